@@ -1,0 +1,134 @@
+package v1alpha1
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Param is a named value given by a Connector for a parameter its class
+// declares.
+type Param struct {
+	// Name is the parameter's name as declared by the class.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Value is a string, a list of strings or a string map. Templates read
+	// it as .Value.StringVal, .Value.ArrayVal or .Value.ObjectVal.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +optional
+	Value ParamValue `json:"value"`
+}
+
+// ParamType is the kind of value a parameter holds.
+type ParamType string
+
+// The parameter types.
+const (
+	ParamTypeString ParamType = "string"
+	ParamTypeArray  ParamType = "array"
+	ParamTypeObject ParamType = "object"
+)
+
+// ParamValue holds a string, a list of strings or a string map. In JSON it
+// is the bare value ("x", ["a","b"] or {"k":"v"}), as in the manifests of
+// the compatible system.
+type ParamValue struct {
+	// Type says which of the other fields is set.
+	Type ParamType `json:"-"`
+	// StringVal is the value of a string parameter.
+	StringVal string `json:"-"`
+	// ArrayVal is the value of an array parameter.
+	ArrayVal []string `json:"-"`
+	// ObjectVal is the value of an object parameter.
+	ObjectVal map[string]string `json:"-"`
+}
+
+// NewStringParamValue returns a string ParamValue.
+func NewStringParamValue(s string) ParamValue {
+	return ParamValue{Type: ParamTypeString, StringVal: s}
+}
+
+// String returns the value as text: the string itself, or the JSON form of
+// an array or object.
+func (v ParamValue) String() string {
+	if v.Type == ParamTypeString || v.Type == "" {
+		return v.StringVal
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// MarshalJSON encodes the bare value.
+func (v ParamValue) MarshalJSON() ([]byte, error) {
+	switch v.Type {
+	case ParamTypeArray:
+		if v.ArrayVal == nil {
+			return []byte("[]"), nil
+		}
+		return json.Marshal(v.ArrayVal)
+	case ParamTypeObject:
+		if v.ObjectVal == nil {
+			return []byte("{}"), nil
+		}
+		return json.Marshal(v.ObjectVal)
+	default:
+		return json.Marshal(v.StringVal)
+	}
+}
+
+// UnmarshalJSON decodes a string, a list of strings or a string map. A JSON
+// null or number is kept as its text so that no value is lost.
+func (v *ParamValue) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	*v = ParamValue{}
+	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
+		v.Type = ParamTypeString
+		return nil
+	}
+	switch data[0] {
+	case '"':
+		v.Type = ParamTypeString
+		if err := json.Unmarshal(data, &v.StringVal); err != nil {
+			return fmt.Errorf("param value: %w", err)
+		}
+	case '[':
+		v.Type = ParamTypeArray
+		if err := json.Unmarshal(data, &v.ArrayVal); err != nil {
+			return fmt.Errorf("param value must be a string, a list of strings or a map of strings: %w", err)
+		}
+	case '{':
+		v.Type = ParamTypeObject
+		if err := json.Unmarshal(data, &v.ObjectVal); err != nil {
+			return fmt.Errorf("param value must be a string, a list of strings or a map of strings: %w", err)
+		}
+	default:
+		// Numbers and booleans written without quotes in YAML.
+		v.Type = ParamTypeString
+		v.StringVal = string(data)
+	}
+	return nil
+}
+
+// ParamSpec declares a parameter of a class, an auth type, an auth probe or
+// a configuration.
+type ParamSpec struct {
+	// Name of the parameter.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Type of the parameter; "string" (the default) is what is supported today.
+	// +optional
+	Type ParamType `json:"type,omitempty"`
+	// Description tells users what the parameter is for.
+	// +optional
+	Description string `json:"description,omitempty"`
+	// Default is used when a connector gives no value; a parameter without a
+	// default is required.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +optional
+	Default *ParamValue `json:"default,omitempty"`
+}

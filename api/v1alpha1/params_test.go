@@ -1,0 +1,68 @@
+package v1alpha1_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+)
+
+func TestParamValueJSON(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		want     connectorsv1alpha1.ParamValue
+		wantJSON string
+	}{
+		{
+			name:     "a string decodes as StringVal and encodes back as a bare string",
+			in:       `"org/repo.git"`,
+			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeString, StringVal: "org/repo.git"},
+			wantJSON: `"org/repo.git"`,
+		},
+		{
+			name:     "a list decodes as ArrayVal",
+			in:       `["a", "b"]`,
+			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeArray, ArrayVal: []string{"a", "b"}},
+			wantJSON: `["a","b"]`,
+		},
+		{
+			name:     "a map decodes as ObjectVal",
+			in:       `{"k": "v"}`,
+			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeObject, ObjectVal: map[string]string{"k": "v"}},
+			wantJSON: `{"k":"v"}`,
+		},
+		{
+			name:     "an unquoted YAML boolean is kept as its text",
+			in:       `false`,
+			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeString, StringVal: "false"},
+			wantJSON: `"false"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got connectorsv1alpha1.ParamValue
+			if err := json.Unmarshal([]byte(tt.in), &got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("decoded %+v, want %+v", got, tt.want)
+			}
+			b, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tt.wantJSON {
+				t.Errorf("encoded %s, want %s", b, tt.wantJSON)
+			}
+		})
+	}
+}
+
+func TestParamValueRejectsAListOfNonStrings(t *testing.T) {
+	var v connectorsv1alpha1.ParamValue
+	if err := json.Unmarshal([]byte(`[1, {"a": 2}]`), &v); err == nil {
+		t.Fatalf("decoded %+v, want an error saying what a param value may be", v)
+	}
+}

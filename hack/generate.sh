@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# generate.sh ROOT regenerates the deepcopy code of api/ and the CRDs in
+# chart/crds/ of the tree at ROOT with the pinned controller-gen.
+set -euo pipefail
+cd "$1"
+: "${CONTROLLER_GEN:?set CONTROLLER_GEN to the pinned controller-gen (make generate does)}"
+"${CONTROLLER_GEN}" object paths=./api/...
+rm -f chart/crds/*.yaml
+"${CONTROLLER_GEN}" crd paths=./api/... output:crd:artifacts:config=chart/crds

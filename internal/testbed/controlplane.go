@@ -1,0 +1,187 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+)
+
+// ControlPlane is a running kube-apiserver and etcd with the project's CRDs
+// installed. Its clients act as cluster admin.
+type ControlPlane struct {
+	// Config is a cluster-admin REST config.
+	Config *rest.Config
+	// Scheme knows the core types and the connectors API.
+	Scheme *runtime.Scheme
+	// Client is a controller-runtime client (uncached) on Config.
+	Client client.Client
+	// Clientset is a client-go clientset on Config.
+	Clientset kubernetes.Interface
+	// KubeconfigPath is an admin kubeconfig file for kubectl and helm.
+	KubeconfigPath string
+	// BinDir holds etcd, kube-apiserver, kubectl and helm.
+	BinDir string
+
+	env *envtest.Environment
+	dir string
+}
+
+// NewControlPlane starts a control plane. Use StartControlPlane in tests;
+// this form is for TestMain, which must call Stop.
+func NewControlPlane() (*ControlPlane, error) {
+	bins, err := FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("testbed: core scheme: %w", err)
+	}
+	if err := connectorsv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("testbed: connectors scheme: %w", err)
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory:    bins,
+		CRDDirectoryPaths:        []string{filepath.Join(RepoRoot(), "chart", "crds")},
+		ErrorIfCRDPathMissing:    true,
+		Scheme:                   scheme,
+		ControlPlaneStartTimeout: 60 * time.Second,
+		ControlPlaneStopTimeout:  30 * time.Second,
+	}
+	// Without it the apiserver advertises the machine's external address in
+	// its OIDC discovery document (the JWKS URL), which tests cannot reach.
+	env.ControlPlane.GetAPIServer().Configure().Set("external-hostname", "127.0.0.1")
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("testbed: start kube-apiserver and etcd from %s: %w", bins, err)
+	}
+	cp := &ControlPlane{Config: cfg, Scheme: scheme, BinDir: bins, env: env}
+	if err := cp.init(); err != nil {
+		return nil, errors.Join(err, cp.Stop())
+	}
+	return cp, nil
+}
+
+func (cp *ControlPlane) init() error {
+	var err error
+	if cp.Client, err = client.New(cp.Config, client.Options{Scheme: cp.Scheme}); err != nil {
+		return fmt.Errorf("testbed: client: %w", err)
+	}
+	if cp.Clientset, err = kubernetes.NewForConfig(cp.Config); err != nil {
+		return fmt.Errorf("testbed: clientset: %w", err)
+	}
+	if cp.dir, err = os.MkdirTemp("", "connectors-testbed-"); err != nil {
+		return fmt.Errorf("testbed: temp dir: %w", err)
+	}
+	cp.KubeconfigPath = filepath.Join(cp.dir, "admin.kubeconfig")
+	if err := os.WriteFile(cp.KubeconfigPath, cp.env.KubeConfig, 0o600); err != nil {
+		return fmt.Errorf("testbed: write admin kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// StartControlPlane starts a control plane that is stopped when the test ends.
+func StartControlPlane(tb testing.TB) *ControlPlane {
+	tb.Helper()
+	cp, err := NewControlPlane()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			tb.Errorf("testbed: stop control plane: %v", err)
+		}
+	})
+	return cp
+}
+
+// Stop stops the apiserver and etcd and removes their files.
+func (cp *ControlPlane) Stop() error {
+	err := cp.env.Stop()
+	if cp.dir != "" {
+		err = errors.Join(err, os.RemoveAll(cp.dir))
+	}
+	if err != nil {
+		return fmt.Errorf("testbed: stop: %w", err)
+	}
+	return nil
+}
+
+// Kubectl runs the test bed's kubectl against the control plane as cluster
+// admin, with stdin as its input, and returns its stdout and stderr.
+func (cp *ControlPlane) Kubectl(ctx context.Context, stdin string, args ...string) (stdout, stderr string, err error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(cp.BinDir, "kubectl"), append([]string{"--kubeconfig", cp.KubeconfigPath}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cp.KubeconfigPath)
+	if err := cmd.Run(); err != nil {
+		return out.String(), errOut.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), errOut.String(), nil
+}
+
+// MustKubectl is Kubectl that fails the test on error and returns stdout.
+func (cp *ControlPlane) MustKubectl(tb testing.TB, stdin string, args ...string) string {
+	tb.Helper()
+	out, _, err := cp.Kubectl(tb.Context(), stdin, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// CreateNamespace creates a namespace (and, since envtest runs no
+// controllers, its "default" ServiceAccount).
+func (cp *ControlPlane) CreateNamespace(tb testing.TB, name string) *corev1.Namespace {
+	tb.Helper()
+	ns := &corev1.Namespace{}
+	ns.Name = name
+	if err := cp.Client.Create(tb.Context(), ns); err != nil {
+		tb.Fatalf("testbed: create namespace %s: %v", name, err)
+	}
+	cp.CreateServiceAccount(tb, name, "default")
+	return ns
+}
+
+// CreateServiceAccount creates a ServiceAccount.
+func (cp *ControlPlane) CreateServiceAccount(tb testing.TB, namespace, name string) *corev1.ServiceAccount {
+	tb.Helper()
+	sa := &corev1.ServiceAccount{}
+	sa.Namespace, sa.Name = namespace, name
+	if err := cp.Client.Create(tb.Context(), sa); err != nil {
+		tb.Fatalf("testbed: create serviceaccount %s/%s: %v", namespace, name, err)
+	}
+	return sa
+}
+
+// CreatePod creates a Pod object that runs as the ServiceAccount. Nothing
+// schedules or runs it: it exists so that tokens can be bound to it.
+func (cp *ControlPlane) CreatePod(tb testing.TB, namespace, name, serviceAccount string) *corev1.Pod {
+	tb.Helper()
+	pod := &corev1.Pod{}
+	pod.Namespace, pod.Name = namespace, name
+	pod.Spec.ServiceAccountName = serviceAccount
+	pod.Spec.Containers = []corev1.Container{{Name: "main", Image: "registry.invalid/none:0"}}
+	if err := cp.Client.Create(tb.Context(), pod); err != nil {
+		tb.Fatalf("testbed: create pod %s/%s: %v", namespace, name, err)
+	}
+	return pod
+}
