@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,9 @@ type ControlPlane struct {
 	KubeconfigPath string
 	// BinDir holds etcd, kube-apiserver, kubectl and helm.
 	BinDir string
+	// UserToken is a static bearer token of the user "alice" (groups
+	// "developers"): a caller that is not a ServiceAccount.
+	UserToken string
 
 	env *envtest.Environment
 	dir string
@@ -57,6 +61,15 @@ func NewControlPlane() (*ControlPlane, error) {
 	if err := connectorsv1alpha1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("testbed: connectors scheme: %w", err)
 	}
+	dir, err := os.MkdirTemp("", "connectors-testbed-")
+	if err != nil {
+		return nil, fmt.Errorf("testbed: temp dir: %w", err)
+	}
+	userToken := "alice-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	tokenFile := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tokenFile, []byte(userToken+",alice,alice-uid,developers\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("testbed: write the static token file: %w", err)
+	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    bins,
 		CRDDirectoryPaths:        []string{filepath.Join(RepoRoot(), "chart", "crds")},
@@ -67,12 +80,14 @@ func NewControlPlane() (*ControlPlane, error) {
 	}
 	// Without it the apiserver advertises the machine's external address in
 	// its OIDC discovery document (the JWKS URL), which tests cannot reach.
-	env.ControlPlane.GetAPIServer().Configure().Set("external-hostname", "127.0.0.1")
+	args := env.ControlPlane.GetAPIServer().Configure()
+	args.Set("external-hostname", "127.0.0.1")
+	args.Set("token-auth-file", tokenFile)
 	cfg, err := env.Start()
 	if err != nil {
-		return nil, fmt.Errorf("testbed: start kube-apiserver and etcd from %s: %w", bins, err)
+		return nil, errors.Join(fmt.Errorf("testbed: start kube-apiserver and etcd from %s: %w", bins, err), os.RemoveAll(dir))
 	}
-	cp := &ControlPlane{Config: cfg, Scheme: scheme, BinDir: bins, env: env}
+	cp := &ControlPlane{Config: cfg, Scheme: scheme, BinDir: bins, UserToken: userToken, env: env, dir: dir}
 	if err := cp.init(); err != nil {
 		return nil, errors.Join(err, cp.Stop())
 	}
@@ -86,9 +101,6 @@ func (cp *ControlPlane) init() error {
 	}
 	if cp.Clientset, err = kubernetes.NewForConfig(cp.Config); err != nil {
 		return fmt.Errorf("testbed: clientset: %w", err)
-	}
-	if cp.dir, err = os.MkdirTemp("", "connectors-testbed-"); err != nil {
-		return fmt.Errorf("testbed: temp dir: %w", err)
 	}
 	cp.KubeconfigPath = filepath.Join(cp.dir, "admin.kubeconfig")
 	if err := os.WriteFile(cp.KubeconfigPath, cp.env.KubeConfig, 0o600); err != nil {
