@@ -124,13 +124,19 @@ func (a *API) serveToken(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "send your ServiceAccount token as Authorization: Bearer <token>")
 		return
 	}
-	caller, err := a.opts.Callers.Review(r.Context(), Token(strings.TrimSpace(bearer)))
+	bearer = strings.TrimSpace(bearer)
+	if len(bearer) > maxCallerTokenBytes {
+		fail(http.StatusUnauthorized, fmt.Sprintf("the bearer token is not valid: longer than %d bytes", maxCallerTokenBytes))
+		return
+	}
+	caller, err := a.opts.Callers.Review(r.Context(), Token(bearer))
 	switch {
 	case errors.Is(err, ErrNotServiceAccount):
 		fail(http.StatusForbidden, "only ServiceAccounts may request connector tokens: "+err.Error())
 		return
 	case errors.Is(err, ErrUnavailable):
-		fail(http.StatusServiceUnavailable, "cannot authenticate the caller now: "+err.Error())
+		log.Error(err, "authenticate a token API caller")
+		fail(http.StatusServiceUnavailable, "cannot authenticate the caller now; try again later")
 		return
 	case err != nil:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="connectors", error="invalid_token"`)
@@ -152,7 +158,8 @@ func (a *API) serveToken(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrForbidden) {
 			fail(http.StatusForbidden, err.Error())
 		} else {
-			fail(http.StatusServiceUnavailable, "cannot authorize the caller now: "+err.Error())
+			log.Error(err, "authorize a token API caller")
+			fail(http.StatusServiceUnavailable, "cannot authorize the caller now; try again later")
 		}
 		return
 	}
@@ -161,7 +168,8 @@ func (a *API) serveToken(w http.ResponseWriter, r *http.Request) {
 		if apierrors.IsNotFound(err) {
 			fail(http.StatusNotFound, fmt.Sprintf("connector %s not found in namespace %s", name, ns))
 		} else {
-			fail(http.StatusServiceUnavailable, "cannot read the connector now: "+err.Error())
+			log.Error(err, "read the connector")
+			fail(http.StatusServiceUnavailable, "cannot read the connector now; try again later")
 		}
 		return
 	}
@@ -175,7 +183,8 @@ func (a *API) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, exp, err := a.mint(r, caller, lifetime)
 	if err != nil {
-		fail(http.StatusServiceUnavailable, "cannot mint a token now: "+err.Error())
+		log.Error(err, "mint a proxy token")
+		fail(http.StatusServiceUnavailable, "cannot mint a token now; try again later")
 		return
 	}
 	proxyURL, err := ProxyURL(proxy, ns, name, tok)
@@ -200,13 +209,16 @@ func (a *API) mint(r *http.Request, caller Identity, lifetime time.Duration) (To
 }
 
 func (a *API) allow(caller string) bool {
-	l, ok := a.limiters.Get(caller)
-	if !ok {
-		l = rate.NewLimiter(a.opts.Rate, a.opts.Burst)
-		a.limiters.Add(caller, l)
+	l := rate.NewLimiter(a.opts.Rate, a.opts.Burst)
+	if prev, found, _ := a.limiters.PeekOrAdd(caller, l); found {
+		l = prev
 	}
 	return l.Allow()
 }
+
+// maxCallerTokenBytes bounds a caller's bearer token before it reaches a
+// TokenReview.
+const maxCallerTokenBytes = 16 << 10
 
 // maxBodyBytes bounds the request body.
 const maxBodyBytes = 4 << 10

@@ -46,6 +46,7 @@ type JWTVerifier struct {
 	opts JWTOptions
 
 	mu        sync.RWMutex
+	lastErr   error // of the last fetch, kept while no keys are known
 	issuer    string
 	keys      map[string][]jose.JSONWebKey // by key ID
 	all       []jose.JSONWebKey
@@ -198,7 +199,23 @@ func (v *JWTVerifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 	if keys, ok := v.lookup(kid); ok {
 		return keys, nil
 	}
+	if err := v.unavailable(); err != nil {
+		return nil, err // no key known at all: cannot judge the token
+	}
 	return nil, fmt.Errorf("%w: key ID %q is not in the cluster's JWKS", ErrUnknownKey, kid)
+}
+
+// unavailable returns ErrUnavailable while no key set has been fetched.
+func (v *JWTVerifier) unavailable() error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if len(v.all) > 0 {
+		return nil
+	}
+	if v.lastErr != nil {
+		return fmt.Errorf("%w: fetch the cluster's signing keys: %w", ErrUnavailable, v.lastErr)
+	}
+	return fmt.Errorf("%w: the cluster publishes no signing keys", ErrUnavailable)
 }
 
 func (v *JWTVerifier) lookup(kid string) (jwt.VerificationKeySet, bool) {
@@ -232,8 +249,16 @@ func (v *JWTVerifier) currentIssuer(ctx context.Context) (string, error) {
 		return "", err
 	}
 	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.issuer, nil
+	iss = v.issuer
+	v.mu.RUnlock()
+	if iss == "" {
+		// An empty issuer would switch golang-jwt's issuer check off.
+		if err := v.unavailable(); err != nil {
+			return "", err
+		}
+		return "", fmt.Errorf("%w: OIDC discovery named no issuer", ErrUnavailable)
+	}
+	return iss, nil
 }
 
 // maybeRefresh refetches the key set unless that happened less than
@@ -250,12 +275,18 @@ func (v *JWTVerifier) maybeRefresh(ctx context.Context) error {
 		fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		issuer, set, err := v.opts.Keys.Fetch(fetchCtx)
+		if err == nil && (issuer == "" || set == nil) {
+			err = errors.New("the key source returned no issuer or no key set")
+		}
 		v.mu.Lock()
 		defer v.mu.Unlock()
+		// Failures count too: a broken key source is not asked more often.
 		v.fetchedAt = v.opts.Now()
 		if err != nil {
+			v.lastErr = err
 			return nil, err
 		}
+		v.lastErr = nil
 		v.issuer = issuer
 		v.keys = make(map[string][]jose.JSONWebKey, len(set.Keys))
 		v.all = v.all[:0:0]
@@ -269,13 +300,7 @@ func (v *JWTVerifier) maybeRefresh(ctx context.Context) error {
 		return nil, nil
 	})
 	if err != nil {
-		v.mu.RLock()
-		haveKeys := len(v.all) > 0
-		v.mu.RUnlock()
-		if haveKeys {
-			return nil // keep using the keys we have
-		}
-		return fmt.Errorf("%w: fetch the cluster's signing keys: %w", ErrUnavailable, err)
+		return v.unavailable() // nil while the keys we have keep working
 	}
 	return nil
 }

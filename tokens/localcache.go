@@ -123,3 +123,6 @@ func (c *localCache) isRevoked(podUID string, now time.Time) bool {
 	until, ok := c.revoked.Get(podUID)
 	return ok && now.Before(until)
 }
+
+// purge drops every entry (the revoked set stays).
+func (c *localCache) purge() { c.entries.Purge() }

@@ -1,7 +1,11 @@
 package tokens
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +105,8 @@ func rejectionKind(err error) (string, bool) {
 type sharedCache struct {
 	client redis.UniversalClient
 	prefix string
+	secret []byte        // the shared key: MACs the values
+	maxTTL time.Duration // the longest an entry lives
 	log    logr.Logger
 	now    func() time.Time
 	onErr  func()
@@ -152,23 +158,34 @@ func (s *sharedCache) observe(err error) {
 	}
 }
 
+// get returns the cached result of a token. A value whose MAC does not
+// verify (written by someone without the shared key) is a miss. A
+// pod-bound identity of a revoked pod comes back as an ErrRevoked result.
 func (s *sharedCache) get(ctx context.Context, k cacheKey) (result, bool) {
 	if !s.usable() {
 		return result{}, false
 	}
-	b, err := s.client.Get(ctx, s.entryKey(k)).Bytes()
+	stored, err := s.client.Get(ctx, s.entryKey(k)).Bytes()
 	s.observe(err)
 	if err != nil {
 		return result{}, false
 	}
+	payload, ok := s.open(k, stored)
+	if !ok {
+		return result{}, false
+	}
 	var e redisEntry
-	if err := json.Unmarshal(b, &e); err != nil || !s.now().Before(e.Until) {
+	if err := json.Unmarshal(payload, &e); err != nil || !s.now().Before(e.Until) {
 		return result{}, false
 	}
 	r := result{expires: e.Until}
 	switch {
 	case e.Identity != nil:
 		r.id = *e.Identity
+		// A replica that missed the revocation message must not serve it.
+		if r.id.PodUID != "" && s.isRevoked(ctx, r.id.PodUID) {
+			return result{err: fmt.Errorf("%w: pod %s", ErrRevoked, r.id.PodName), expires: e.Until}, true
+		}
 	case rejectionKinds[e.Reject] != nil:
 		r.err = fmt.Errorf("%w: %s", rejectionKinds[e.Reject], e.Message)
 	default:
@@ -177,34 +194,75 @@ func (s *sharedCache) get(ctx context.Context, k cacheKey) (result, bool) {
 	return r, true
 }
 
-func (s *sharedCache) put(ctx context.Context, k cacheKey, r result) {
+// seal prefixes payload with HMAC(sharedKey, cacheKey || payload), so that
+// an entry cannot be forged or moved to another key without the shared key.
+func (s *sharedCache) seal(k cacheKey, payload []byte) []byte {
+	mac := s.mac(k, payload)
+	out := make([]byte, 0, hex.EncodedLen(len(mac))+1+len(payload))
+	out = hex.AppendEncode(out, mac)
+	out = append(out, '.')
+	return append(out, payload...)
+}
+
+func (s *sharedCache) open(k cacheKey, stored []byte) ([]byte, bool) {
+	macHex, payload, found := bytes.Cut(stored, []byte("."))
+	if !found {
+		return nil, false
+	}
+	got, err := hex.DecodeString(string(macHex))
+	if err != nil || !hmac.Equal(got, s.mac(k, payload)) {
+		return nil, false
+	}
+	return payload, true
+}
+
+func (s *sharedCache) mac(k cacheKey, payload []byte) []byte {
+	h := hmac.New(sha256.New, s.secret)
+	_, _ = h.Write(k[:])
+	_, _ = h.Write(payload)
+	return h.Sum(nil)
+}
+
+// put stores a result until it expires. For a pod-bound identity it also
+// indexes the key under the pod and checks, in the same round trip, whether
+// the pod was revoked meanwhile: then the entry is deleted again and put
+// reports true.
+func (s *sharedCache) put(ctx context.Context, k cacheKey, r result) (revoked bool) {
 	ttl := r.expires.Sub(s.now())
 	if ttl <= 0 || !s.usable() {
-		return
+		return false
 	}
 	e := redisEntry{Until: r.expires}
 	if r.err != nil {
 		kind, ok := rejectionKind(r.err)
 		if !ok {
-			return
+			return false
 		}
 		e.Reject, e.Message = kind, r.err.Error()
 	} else {
 		e.Identity = &r.id
 	}
-	b, err := json.Marshal(e)
+	payload, err := json.Marshal(e)
 	if err != nil {
-		return
+		return false
 	}
 	// Plain pipelines: in Cluster mode the keys live in different slots.
 	pipe := s.client.Pipeline()
-	pipe.Set(ctx, s.entryKey(k), b, ttl)
+	pipe.Set(ctx, s.entryKey(k), s.seal(k, payload), ttl)
+	var revokedCmd *redis.IntCmd
 	if r.err == nil && r.id.PodUID != "" {
 		pipe.SAdd(ctx, s.podKey(r.id.PodUID), k.String())
-		pipe.Expire(ctx, s.podKey(r.id.PodUID), time.Until(r.id.ExpiresAt)+time.Minute)
+		// Every entry lives at most maxTTL, so this outlives all of them.
+		pipe.Expire(ctx, s.podKey(r.id.PodUID), s.maxTTL+time.Minute)
+		revokedCmd = pipe.Exists(ctx, s.revokedKey(r.id.PodUID))
 	}
 	_, err = pipe.Exec(ctx)
 	s.observe(err)
+	if err == nil && revokedCmd != nil && revokedCmd.Val() > 0 {
+		s.observe(s.client.Del(ctx, s.entryKey(k)).Err())
+		return true
+	}
+	return false
 }
 
 // isRevoked asks whether any replica revoked the pod.

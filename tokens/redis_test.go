@@ -23,7 +23,7 @@ func TestNewRedisClient(t *testing.T) {
 	}{
 		{name: "one address is a single node", url: "redis://127.0.0.1:6379/2", wantType: "*redis.Client", wantAddr: "127.0.0.1:6379", wantDB: 2},
 		{name: "a password is taken from the URL", url: "redis://:s3cret@redis:6379", wantType: "*redis.Client", wantAddr: "redis:6379"},
-		{name: "a master name selects Sentinel", url: "redis://s1:26379,s2:26379?master=mymaster", wantType: "*redis.Client"},
+		{name: "a master name selects Sentinel", url: "redis://s1:26379,s2:26379?master=mymaster", wantType: "*redis.Client", wantAddr: "FailoverClient"},
 		{name: "cluster=true selects Cluster", url: "redis://n1:6379,n2:6379?cluster=true", wantType: "*redis.ClusterClient"},
 		{name: "another scheme is an error", url: "http://127.0.0.1:6379", wantErr: "must start with redis:// or rediss://"},
 		{name: "a database that is not a number is an error", url: "redis://127.0.0.1:6379/zero", wantErr: `database "zero" is not a number`},

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 )
 
 // revokeMemory is how long a revoked pod is remembered: longer than any
@@ -34,15 +35,33 @@ func (p *Pipeline) Revoke(ctx context.Context, podUID string) error {
 }
 
 // Start listens for the revocations of other replicas until ctx ends. It
-// returns at once without Redis. go-redis resubscribes after a connection
-// loss by itself.
+// only waits for ctx without Redis. While Redis is unreachable it tries to
+// subscribe again every RedisRetry; go-redis resubscribes after a lost
+// connection by itself.
 func (p *Pipeline) Start(ctx context.Context) error {
 	if p.shared == nil {
+		p.subscribedOnce.Do(func() { close(p.subscribed) })
 		<-ctx.Done()
 		return nil
 	}
 	sub := p.shared.client.Subscribe(ctx, p.shared.channel())
 	defer func() { _ = sub.Close() }()
+	for {
+		// The first reply on a subscription is its confirmation.
+		if _, err := sub.Receive(ctx); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			return nil
+		} else {
+			p.shared.observe(err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(p.opts.RedisRetry):
+		}
+	}
+	p.subscribedOnce.Do(func() { close(p.subscribed) })
 	msgs := sub.Channel()
 	for {
 		select {
@@ -57,22 +76,14 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	}
 }
 
-// Subscribed waits until the revocation subscription of Start is active,
-// for callers (and tests) that must not miss a revocation.
+// Subscribed waits until Start listens for revocations, for callers (and
+// tests) that must not miss one.
 func (p *Pipeline) Subscribed(ctx context.Context) error {
-	if p.shared == nil {
+	select {
+	case <-p.subscribed:
 		return nil
-	}
-	for {
-		n, err := p.shared.client.PubSubNumSub(ctx, p.shared.channel()).Result()
-		if err == nil && n[p.shared.channel()] > 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for the revocation subscription: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the revocation subscription: %w", ctx.Err())
 	}
 }
 
@@ -108,8 +119,13 @@ func NewPodWatcher(opts PodWatcherOptions) (*PodWatcher, error) {
 	return &PodWatcher{opts: opts}, nil
 }
 
-// Start watches pod deletions until ctx ends.
+// Start watches pod deletions until ctx ends. A revocation that fails (Redis
+// unreachable) is retried with backoff until it succeeds or ctx ends.
 func (w *PodWatcher) Start(ctx context.Context) error {
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod-revocations"},
+	)
 	factory := metadatainformer.NewSharedInformerFactory(w.opts.Client, w.opts.Resync)
 	informer := factory.ForResource(schema.GroupVersionResource{Version: "v1", Resource: "pods"}).Informer()
 	_, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -117,20 +133,36 @@ func (w *PodWatcher) Start(ctx context.Context) error {
 			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = tomb.Obj
 			}
-			m, ok := obj.(*metav1.PartialObjectMetadata)
-			if !ok {
-				return
-			}
-			if err := w.opts.Revoker.Revoke(ctx, string(m.UID)); err != nil {
-				w.opts.Logger.Error(err, "revoke the tokens of a deleted pod", "namespace", m.Namespace, "pod", m.Name)
+			if m, ok := obj.(*metav1.PartialObjectMetadata); ok && m.UID != "" {
+				queue.Add(string(m.UID))
 			}
 		},
 	})
 	if err != nil {
+		queue.ShutDown()
 		return fmt.Errorf("tokens: pod watch: %w", err)
 	}
 	factory.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			uid, shutdown := queue.Get()
+			if shutdown {
+				return
+			}
+			if err := w.opts.Revoker.Revoke(ctx, uid); err != nil && ctx.Err() == nil {
+				w.opts.Logger.Error(err, "revoke the tokens of a deleted pod; retrying", "podUID", uid)
+				queue.AddRateLimited(uid)
+			} else {
+				queue.Forget(uid)
+			}
+			queue.Done(uid)
+		}
+	}()
 	<-ctx.Done()
+	queue.ShutDown()
 	factory.Shutdown()
+	<-done
 	return nil
 }

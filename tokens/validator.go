@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -78,6 +79,9 @@ type Pipeline struct {
 	review  *Reviewer
 	flight  singleflight.Group
 	metrics *metrics
+
+	subscribed     chan struct{} // closed once Start listens for revocations
+	subscribedOnce sync.Once
 }
 
 var _ Validator = (*Pipeline)(nil)
@@ -142,12 +146,20 @@ func New(opts Options) (*Pipeline, error) {
 	review.observe = m.observeReview
 	p := &Pipeline{
 		opts: opts, keyer: newKeyer(opts.SharedKey), local: newLocalCache(opts.LocalCacheSize),
-		jwt: jwtv, review: review, metrics: m,
+		jwt: jwtv, review: review, metrics: m, subscribed: make(chan struct{}),
 	}
 	if opts.Redis != nil {
 		p.shared = &sharedCache{
 			client: opts.Redis, prefix: opts.RedisPrefix, log: opts.Logger, now: opts.Now,
-			retry: opts.RedisRetry, onErr: m.redisErrors.Inc, onUp: m.setRedisUp,
+			secret: append([]byte(nil), opts.SharedKey...), maxTTL: opts.MaxTTL,
+			retry: opts.RedisRetry, onErr: m.redisErrors.Inc,
+			onUp: func(up bool) {
+				m.setRedisUp(up)
+				if up {
+					// Revocations may have been missed while Redis was away.
+					p.local.purge()
+				}
+			},
 		}
 		p.shared.up.Store(true)
 		m.setRedisUp(true)
@@ -192,7 +204,11 @@ func (p *Pipeline) validateUncached(ctx context.Context, k cacheKey, token Token
 	if p.shared != nil {
 		if r, ok := p.shared.get(ctx, k); ok {
 			if r.err == nil && r.id.PodUID != "" && p.local.isRevoked(r.id.PodUID, p.opts.Now()) {
-				return p.reject(ctx, k, fmt.Errorf("%w: pod %s", ErrRevoked, r.id.PodName))
+				r = result{err: fmt.Errorf("%w: pod %s", ErrRevoked, r.id.PodName)}
+			}
+			if errors.Is(r.err, ErrRevoked) {
+				p.metrics.lookup("redis", "revoked")
+				return p.reject(ctx, k, r.err)
 			}
 			p.metrics.lookup("redis", "hit")
 			p.local.put(k, r)
@@ -206,6 +222,9 @@ func (p *Pipeline) validateUncached(ctx context.Context, k cacheKey, token Token
 		return p.reject(ctx, k, err)
 	}
 	p.metrics.lookup("jwt", "valid")
+	if claimed.PodUID != "" && p.revoked(ctx, claimed.PodUID) {
+		return p.reject(ctx, k, fmt.Errorf("%w: pod %s", ErrRevoked, claimed.PodName))
+	}
 	reviewed, err := p.review.Review(ctx, token)
 	if err != nil {
 		p.metrics.lookup("tokenreview", outcome(err))
@@ -217,18 +236,18 @@ func (p *Pipeline) validateUncached(ctx context.Context, k cacheKey, token Token
 		return p.reject(ctx, k, fmt.Errorf("%w: the API server's identity differs from the token's claims", ErrRejected))
 	}
 	p.metrics.lookup("tokenreview", "valid")
-	if claimed.PodUID != "" && p.revoked(ctx, claimed.PodUID) {
-		return p.reject(ctx, k, fmt.Errorf("%w: pod %s", ErrRevoked, claimed.PodName))
-	}
 	until := p.opts.Now().Add(p.opts.MaxTTL)
 	if claimed.ExpiresAt.Before(until) {
 		until = claimed.ExpiresAt
 	}
 	r := result{id: claimed, expires: until}
-	p.local.put(k, r)
-	if p.shared != nil {
-		p.shared.put(ctx, k, r)
+	if p.shared != nil && p.shared.put(ctx, k, r) {
+		return p.reject(ctx, k, fmt.Errorf("%w: pod %s", ErrRevoked, claimed.PodName))
 	}
+	if claimed.PodUID != "" && p.local.isRevoked(claimed.PodUID, p.opts.Now()) {
+		return p.reject(ctx, k, fmt.Errorf("%w: pod %s", ErrRevoked, claimed.PodName))
+	}
+	p.local.put(k, r)
 	return r
 }
 

@@ -88,11 +88,10 @@ func TestBadTokensAreRejectedWithDistinctErrors(t *testing.T) {
 	}
 
 	tests := []struct {
-		name   string
-		token  tokens.Token
-		mod    func(*tokens.Options)
-		want   error
-		before string // the last tier the token may reach
+		name  string
+		token tokens.Token
+		mod   func(*tokens.Options)
+		want  error
 	}{
 		{name: "a token for another audience is refused", token: tokens.Token(otherAudience), want: tokens.ErrAudience},
 		{name: "a token for the API server's own audience is refused", token: tokens.Token(apiAudience), want: tokens.ErrAudience},
@@ -136,7 +135,8 @@ func TestBadTokensAreRejectedWithDistinctErrors(t *testing.T) {
 }
 
 func TestRejectionsAreCachedBriefly(t *testing.T) {
-	r := newReplica(t, sharedKey(t), nil, nil)
+	clock := newClock()
+	r := newReplica(t, sharedKey(t), nil, func(o *tokens.Options) { o.Now = clock.Now })
 	token := resign(t, mustToken(t), jwt.SigningMethodES256, newECKey(t))
 	for range 3 {
 		if _, err := r.Validate(t.Context(), token); !errors.Is(err, tokens.ErrUnknownKey) {
@@ -146,7 +146,60 @@ func TestRejectionsAreCachedBriefly(t *testing.T) {
 	if got := r.count("local", "hit"); got != 2 {
 		t.Errorf("local hits = %v, want 2 (the rejection is cached)", got)
 	}
+	clock.Add(6 * time.Second) // past the default NegativeTTL of 5s
+	if _, err := r.Validate(t.Context(), token); !errors.Is(err, tokens.ErrUnknownKey) {
+		t.Fatalf("err = %v, want ErrUnknownKey", err)
+	}
+	if got := r.count("jwt", "invalid"); got != 2 {
+		t.Errorf("JWT checks = %v, want 2: the rejection must expire after NegativeTTL", got)
+	}
 }
+
+func TestACachedResultIsNeverServedPastTheTokensExpiry(t *testing.T) {
+	ns := namespace(t)
+	pod := cp.CreatePod(t, ns, "job-1", "runner")
+	tok, exp, err := minter(t).MintForPod(t.Context(), tokens.PodRef{Namespace: ns, Name: pod.Name, UID: pod.UID, ServiceAccount: "runner"}, tokens.MinExpiration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newClock()
+	srv := testbed.StartRedis(t)
+	rdb := redisClient(t, srv)
+	r := newReplica(t, sharedKey(t), rdb, func(o *tokens.Options) { o.Now, o.MaxTTL = clock.Now, time.Hour })
+	if _, err := r.Validate(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rdb.Keys(t.Context(), "connectors:tokens:t:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("Redis keys %v, %v; want one entry", keys, err)
+	}
+	ttl := rdb.TTL(t.Context(), keys[0]).Val()
+	if want := time.Until(exp); ttl > want+time.Second || ttl < want-5*time.Second {
+		t.Errorf("Redis TTL %v, want the token's remaining life %v (MaxTTL is longer)", ttl, want)
+	}
+	clock.Set(exp.Add(time.Minute)) // past exp and the JWT leeway
+	if _, err := r.Validate(t.Context(), tok); !errors.Is(err, tokens.ErrExpired) {
+		t.Fatalf("after exp: err = %v, want ErrExpired, not the cached identity", err)
+	}
+}
+
+// clock is a settable clock for the caches.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 func TestADeletedPodsTokenIsRejectedOnEveryReplica(t *testing.T) {
 	ns := namespace(t)
@@ -188,16 +241,29 @@ func TestADeletedPodsTokenIsRejectedOnEveryReplica(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		_, err := b.Validate(t.Context(), tok)
-		if errors.Is(err, tokens.ErrRevoked) || errors.Is(err, tokens.ErrRejected) {
+		if errors.Is(err, tokens.ErrRevoked) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("2s after the pod was deleted replica b still says %v", err)
+			t.Fatalf("2s after the pod was deleted replica b still says %v, want ErrRevoked", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := a.Validate(t.Context(), tok); !errors.Is(err, tokens.ErrRevoked) && !errors.Is(err, tokens.ErrRejected) {
-		t.Errorf("replica a: err = %v, want the token refused", err)
+	if _, err := a.Validate(t.Context(), tok); !errors.Is(err, tokens.ErrRevoked) {
+		t.Errorf("replica a: err = %v, want ErrRevoked", err)
+	}
+	rdb := redisClient(t, srv)
+	if n, _ := rdb.Keys(t.Context(), "connectors:tokens:pod:"+string(pod.UID)).Result(); len(n) != 0 {
+		t.Errorf("the pod's index is still in Redis: %v", n)
+	}
+	// A replica that was not listening (started later, or reconnecting) must
+	// refuse the token too, without asking the API server.
+	late := newReplica(t, key, redisClient(t, srv), nil)
+	if _, err := late.Validate(t.Context(), tok); !errors.Is(err, tokens.ErrRevoked) {
+		t.Errorf("a replica that missed the revocation message: err = %v, want ErrRevoked", err)
+	}
+	if got := late.count("tokenreview", "valid") + late.count("tokenreview", "invalid"); got != 0 {
+		t.Errorf("the late replica asked the API server %v times, want 0", got)
 	}
 }
 
@@ -375,17 +441,61 @@ func TestWithTheAPIServerDownCachedTokensWorkAndNewOnesAreRefused(t *testing.T) 
 	dead := rest.CopyConfig(cp.Config)
 	dead.Host = "https://127.0.0.1:1"
 	deadClient := kubernetes.NewForConfigOrDie(dead)
-	cut := newReplica(t, key, redisClient(t, srv), func(o *tokens.Options) {
-		o.Client, o.RESTConfig, o.Timeout = deadClient, dead, 3*time.Second
-	})
-	if _, err := cut.Validate(t.Context(), cached); err != nil {
-		t.Fatalf("a token cached before the outage was refused: %v", err)
+	liveKeys, err := tokens.NewAPIServerKeySource(cp.Config)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err := cut.Validate(t.Context(), fresh)
-	if !errors.Is(err, tokens.ErrUnavailable) || tokens.IsInvalid(err) {
-		t.Fatalf("err = %v, want ErrUnavailable (and not cached as invalid)", err)
+	for name, mod := range map[string]func(*tokens.Options){
+		"TokenReview unreachable": func(o *tokens.Options) { o.Client, o.Keys, o.Timeout = deadClient, liveKeys, 3*time.Second },
+		"JWKS and TokenReview unreachable": func(o *tokens.Options) {
+			o.Client, o.RESTConfig, o.Timeout = deadClient, dead, 3*time.Second
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cut := newReplica(t, key, redisClient(t, srv), mod)
+			if _, err := cut.Validate(t.Context(), cached); err != nil {
+				t.Fatalf("a token cached before the outage was refused: %v", err)
+			}
+			for range 2 { // the second try must not find a cached rejection
+				_, err := cut.Validate(t.Context(), fresh)
+				if !errors.Is(err, tokens.ErrUnavailable) || tokens.IsInvalid(err) {
+					t.Fatalf("err = %v, want ErrUnavailable (and not cached as invalid)", err)
+				}
+				if !strings.Contains(err.Error(), "cannot be checked now") {
+					t.Errorf("message %q does not say the token cannot be checked now", err)
+				}
+			}
+		})
 	}
-	if !strings.Contains(err.Error(), "cannot be checked now") {
-		t.Errorf("message %q does not say the token cannot be checked now", err)
+}
+
+func TestForgedRedisEntriesAreIgnored(t *testing.T) {
+	ns := namespace(t)
+	tok, _ := podToken(t, ns, "job-1")
+	srv := testbed.StartRedis(t)
+	rdb := redisClient(t, srv)
+	key := sharedKey(t)
+	if _, err := newReplica(t, key, rdb, nil).Validate(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rdb.Keys(t.Context(), "connectors:tokens:t:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("Redis keys %v, %v; want one entry", keys, err)
+	}
+	stored := rdb.Get(t.Context(), keys[0]).Val()
+	forged := strings.Replace(stored, `"serviceAccountName":"runner"`, `"serviceAccountName":"cluster-admin"`, 1)
+	if forged == stored {
+		t.Fatalf("the stored value %q has no serviceAccountName to forge", stored)
+	}
+	if err := rdb.Set(t.Context(), keys[0], forged, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	other := newReplica(t, key, rdb, nil)
+	id, err := other.Validate(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.ServiceAccountName != "runner" || other.count("redis", "hit") != 0 {
+		t.Errorf("identity %+v with %v Redis hits: the forged entry was trusted", id, other.count("redis", "hit"))
 	}
 }
