@@ -7,3 +7,7 @@ cd "$1"
 "${CONTROLLER_GEN}" object paths=./api/...
 rm -f chart/crds/*.yaml
 "${CONTROLLER_GEN}" crd paths=./api/... output:crd:artifacts:config=chart/crds
+# The ClusterRole of the controller and the control API, from the
+# +kubebuilder:rbac markers of the packages they run.
+mkdir -p chart/rbac
+"${CONTROLLER_GEN}" rbac:roleName=connectors-controller paths=./reconciler/... paths=./tokens/... output:rbac:artifacts:config=chart/rbac

@@ -21,6 +21,10 @@ import (
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 )
 
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
+
 // TokenPath is the route of the token API, for gorilla/mux.
 const TokenPath = "/v1/namespaces/{namespace}/connectors/{name}/token"
 

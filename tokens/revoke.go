@@ -87,6 +87,8 @@ func (p *Pipeline) Subscribed(ctx context.Context) error {
 	}
 }
 
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
+
 // Revoker drops the cached results of a pod's tokens.
 type Revoker interface {
 	// Revoke is called with the UID of a deleted pod.

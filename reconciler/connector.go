@@ -1,0 +1,342 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=connectors.alauda.io,resources=connectors;connectorclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=connectors.alauda.io,resources=connectors/status;connectorclasses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// ConnectorReconciler reconciles the status of one Connector per call.
+type ConnectorReconciler struct {
+	opts Options
+}
+
+var _ reconcile.Reconciler = (*ConnectorReconciler)(nil)
+
+// NewConnectorReconciler checks opts and fills defaults.
+func NewConnectorReconciler(opts Options) (*ConnectorReconciler, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	return &ConnectorReconciler{opts: opts}, nil
+}
+
+// retryNotReady is how soon a connector that is not Ready is probed again
+// when nothing it watches changes (a target coming back, for example).
+const retryNotReady = time.Minute
+
+// Reconcile evaluates the connector's conditions, ensures its proxy Service
+// and writes its status.
+func (r *ConnectorReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var c connectorsv1alpha1.Connector
+	if err := r.opts.Client.Get(ctx, req.NamespacedName, &c); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, nil // deleted: its Service goes with it (owner reference)
+		}
+		return reconcile.Result{}, fmt.Errorf("get connector %s: %w", req, err)
+	}
+	if !c.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	ev, err := r.evaluate(ctx, &c)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	ready, err := r.writeStatus(ctx, &c, ev)
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			return reconcile.Result{RequeueAfter: time.Second}, nil // another writer won: read again soon
+		}
+		return reconcile.Result{}, err
+	}
+	after := jittered(r.opts.Resync)
+	if ready.Status != metav1.ConditionTrue && after > retryNotReady {
+		after = jittered(retryNotReady)
+	}
+	return reconcile.Result{RequeueAfter: after}, nil
+}
+
+// evaluation is what the steps found.
+type evaluation struct {
+	conditions []connectorsv1alpha1.Condition
+	proxy      *connectorsv1alpha1.ProxyStatus
+}
+
+func cond(t string, s metav1.ConditionStatus, reason, msgFmt string, args ...any) connectorsv1alpha1.Condition {
+	return connectorsv1alpha1.Condition{Type: t, Status: s, Reason: reason, Message: fmt.Sprintf(msgFmt, args...)}
+}
+
+func ok(t string) connectorsv1alpha1.Condition {
+	return connectorsv1alpha1.Condition{Type: t, Status: metav1.ConditionTrue}
+}
+
+func waiting(t, on string) connectorsv1alpha1.Condition {
+	return cond(t, metav1.ConditionUnknown, "Waiting", "not checked: %s is not True", on)
+}
+
+// evaluate runs the steps in order. An error is returned only for faults
+// worth a retry with backoff (API errors other than not-found).
+func (r *ConnectorReconciler) evaluate(ctx context.Context, c *connectorsv1alpha1.Connector) (evaluation, error) {
+	var ev evaluation
+	add := func(cs ...connectorsv1alpha1.Condition) { ev.conditions = append(ev.conditions, cs...) }
+
+	var class connectorsv1alpha1.ConnectorClass
+	if err := r.opts.Client.Get(ctx, client.ObjectKey{Name: c.Spec.ConnectorClassName}, &class); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ev, fmt.Errorf("get connectorclass %s: %w", c.Spec.ConnectorClassName, err)
+		}
+		add(cond(connectorsv1alpha1.ConditionConnectorClassReady, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectorClassNotFound,
+			"ConnectorClass %q not found: create it or set spec.connectorClassName to one of `kubectl get connectorclass`", c.Spec.ConnectorClassName))
+		for _, t := range connectorsv1alpha1.ConnectorConditionTypes()[1:] {
+			add(waiting(t, connectorsv1alpha1.ConditionConnectorClassReady))
+		}
+		return ev, nil
+	}
+	add(ok(connectorsv1alpha1.ConditionConnectorClassReady))
+
+	secretCond, secret, err := r.checkSecret(ctx, c, &class)
+	if err != nil {
+		return ev, err
+	}
+	add(secretCond)
+
+	liveCond, roots, err := r.checkLiveness(ctx, c, &class, secret)
+	if err != nil {
+		return ev, err
+	}
+	add(liveCond)
+
+	switch {
+	case secretCond.Status != metav1.ConditionTrue:
+		add(waiting(connectorsv1alpha1.ConditionAuthReady, connectorsv1alpha1.ConditionSecretReady))
+	case liveCond.Status != metav1.ConditionTrue:
+		add(waiting(connectorsv1alpha1.ConditionAuthReady, connectorsv1alpha1.ConditionLivenessReady))
+	default:
+		add(r.checkAuth(ctx, c, &class, secret, roots))
+	}
+
+	proxyCond, proxy, err := r.ensureProxyService(ctx, c, &class)
+	if err != nil {
+		return ev, err
+	}
+	add(proxyCond)
+	ev.proxy = proxy
+	return ev, nil
+}
+
+// wellKnownKeys are the keys Secrets of well-known types must hold.
+var wellKnownKeys = map[corev1.SecretType][]string{
+	connectorsv1alpha1.SecretTypeBearerToken: {connectorsv1alpha1.BearerTokenKey},
+	corev1.SecretTypeBasicAuth:               {corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey},
+	corev1.SecretTypeSSHAuth:                 {corev1.SSHAuthPrivateKey},
+	corev1.SecretTypeDockerConfigJson:        {corev1.DockerConfigJsonKey},
+}
+
+// checkSecret returns SecretReady and, when it is True and a Secret is
+// given, the Secret.
+func (r *ConnectorReconciler) checkSecret(ctx context.Context, c *connectorsv1alpha1.Connector, class *connectorsv1alpha1.ConnectorClass) (connectorsv1alpha1.Condition, *corev1.Secret, error) {
+	const t = connectorsv1alpha1.ConditionSecretReady
+	fail := func(format string, args ...any) (connectorsv1alpha1.Condition, *corev1.Secret, error) {
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonSecretNotFound, format, args...), nil, nil
+	}
+	names := make([]string, 0, len(class.Spec.Auth.Types))
+	for _, at := range class.Spec.Auth.Types {
+		names = append(names, at.Name)
+	}
+	auth := c.Spec.Auth
+	if auth.Name == "" && auth.SecretRef == nil {
+		for _, at := range class.Spec.Auth.Types {
+			if !at.Optional {
+				return fail("spec.auth is required: ConnectorClass %s authenticates with one of %v", class.Name, names)
+			}
+		}
+		return cond(t, metav1.ConditionTrue, connectorsv1alpha1.ReasonSecretOptional, "no credential configured; ConnectorClass %s does not require one", class.Name), nil, nil
+	}
+	i := slices.IndexFunc(class.Spec.Auth.Types, func(at connectorsv1alpha1.AuthType) bool { return at.Name == auth.Name })
+	if i < 0 {
+		return fail("spec.auth.name %q is not an authentication type of ConnectorClass %s: use one of %v", auth.Name, class.Name, names)
+	}
+	at := class.Spec.Auth.Types[i]
+	if auth.SecretRef == nil {
+		if at.Optional {
+			return cond(t, metav1.ConditionTrue, connectorsv1alpha1.ReasonSecretOptional, "authentication type %s is optional and no Secret is configured", at.Name), nil, nil
+		}
+		return fail("spec.auth.secretRef is required: authentication type %s needs a Secret of type %s", at.Name, at.SecretType)
+	}
+	if ns := auth.SecretRef.Namespace; ns != "" && ns != c.Namespace {
+		return fail("spec.auth.secretRef must name a Secret in the connector's namespace %s, not %s", c.Namespace, ns)
+	}
+	var s corev1.Secret
+	if err := r.opts.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: auth.SecretRef.Name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fail("Secret %s not found in namespace %s: create it (type %s)", auth.SecretRef.Name, c.Namespace, typeOrAny(at.SecretType))
+		}
+		return connectorsv1alpha1.Condition{}, nil, fmt.Errorf("get secret %s/%s: %w", c.Namespace, auth.SecretRef.Name, err)
+	}
+	if at.SecretType != "" && s.Type != at.SecretType {
+		return fail("Secret %s has type %s, authentication type %s needs type %s", s.Name, s.Type, at.Name, at.SecretType)
+	}
+	required := wellKnownKeys[s.Type]
+	for _, p := range at.Params {
+		required = append(required, p.Name)
+	}
+	var missing []string
+	for _, k := range required {
+		if len(s.Data[k]) == 0 {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return fail("Secret %s lacks the key(s) %s that authentication type %s needs", s.Name, strings.Join(missing, ", "), at.Name)
+	}
+	return ok(t), &s, nil
+}
+
+func typeOrAny(t corev1.SecretType) corev1.SecretType {
+	if t == "" {
+		return "any"
+	}
+	return t
+}
+
+// checkLiveness returns LivenessReady and the trust roots for the target.
+func (r *ConnectorReconciler) checkLiveness(ctx context.Context, c *connectorsv1alpha1.Connector, class *connectorsv1alpha1.ConnectorClass, secret *corev1.Secret) (connectorsv1alpha1.Condition, *x509.CertPool, error) {
+	const t = connectorsv1alpha1.ConditionLivenessReady
+	var own *corev1.Secret
+	if ref := c.Spec.CACertSecretRef; ref != nil {
+		own = &corev1.Secret{}
+		if err := r.opts.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}, own); err != nil {
+			if apierrors.IsNotFound(err) {
+				return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed,
+					"spec.caCertSecretRef: Secret %s not found in namespace %s", ref.Name, c.Namespace), nil, nil
+			}
+			return connectorsv1alpha1.Condition{}, nil, fmt.Errorf("get secret %s/%s: %w", c.Namespace, ref.Name, err)
+		}
+	}
+	roots, err := r.trustPool(ctx, c.Namespace, own)
+	if err != nil {
+		if errors.Is(err, errBadCASecret) {
+			return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed, "%s", err.Error()), nil, nil
+		}
+		return connectorsv1alpha1.Condition{}, nil, err
+	}
+	pool := roots
+	p := class.Spec.LivenessProbe
+	if p == nil || p.HTTP == nil {
+		return cond(t, metav1.ConditionTrue, connectorsv1alpha1.ReasonNonLivenessProbe, "ConnectorClass %s declares no HTTP liveness probe", class.Name), pool, nil
+	}
+	out := r.runProbe(ctx, p.HTTP, newProbeData(c, secret), roots)
+	switch {
+	case out.err != nil:
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed, "liveness probe %s: %s", out.target, out.err), pool, nil
+	case out.status < 200 || out.status > 299:
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed,
+			"liveness probe %s answered %d %s, want a 2xx status", out.target, out.status, http.StatusText(out.status)), pool, nil
+	}
+	return ok(t), pool, nil
+}
+
+// checkAuth returns AuthReady.
+func (r *ConnectorReconciler) checkAuth(ctx context.Context, c *connectorsv1alpha1.Connector, class *connectorsv1alpha1.ConnectorClass, secret *corev1.Secret, roots *x509.CertPool) connectorsv1alpha1.Condition {
+	const t = connectorsv1alpha1.ConditionAuthReady
+	i := slices.IndexFunc(class.Spec.AuthProbes, func(p connectorsv1alpha1.AuthProbe) bool { return p.AuthName == c.Spec.Auth.Name })
+	if i < 0 || class.Spec.AuthProbes[i].Probe.HTTP == nil {
+		return cond(t, metav1.ConditionTrue, connectorsv1alpha1.ReasonNonAuthProbe, "ConnectorClass %s declares no HTTP auth probe for %q", class.Name, c.Spec.Auth.Name)
+	}
+	probe := class.Spec.AuthProbes[i]
+	for _, p := range probe.Params {
+		if p.Default != nil || slices.ContainsFunc(c.Spec.Auth.Params, func(v connectorsv1alpha1.Param) bool { return v.Name == p.Name }) {
+			continue
+		}
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed,
+			"spec.auth.params lacks %q, which the auth probe of ConnectorClass %s needs", p.Name, class.Name)
+	}
+	out := r.runProbe(ctx, probe.Probe.HTTP, newProbeData(c, secret), roots)
+	switch {
+	case out.err != nil:
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed, "auth probe %s: %s", out.target, out.err)
+	case out.status == http.StatusUnauthorized || out.status == http.StatusForbidden:
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed,
+			"auth probe %s answered %d %s: the credential in Secret %s is not accepted by the target", out.target, out.status, http.StatusText(out.status), secretName(c))
+	case out.status < 200 || out.status > 299:
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed,
+			"auth probe %s answered %d %s, want a 2xx status", out.target, out.status, http.StatusText(out.status))
+	}
+	return ok(t)
+}
+
+func secretName(c *connectorsv1alpha1.Connector) string {
+	if c.Spec.Auth.SecretRef == nil {
+		return "(none)"
+	}
+	return c.Spec.Auth.SecretRef.Name
+}
+
+// writeStatus merges the evaluation into the status, records events for
+// transitions and writes the status when it changed. It returns Ready.
+func (r *ConnectorReconciler) writeStatus(ctx context.Context, c *connectorsv1alpha1.Connector, ev evaluation) (connectorsv1alpha1.Condition, error) {
+	now := metav1.NewTime(r.opts.Now())
+	status := c.Status.DeepCopy()
+	for _, nc := range ev.conditions {
+		r.transition(c, status.Conditions, nc)
+		connectorsv1alpha1.SetCondition(&status.Conditions, nc, now)
+	}
+	ready := connectorsv1alpha1.AggregateReady(status.Conditions, connectorsv1alpha1.ConnectorConditionTypes())
+	r.transition(c, status.Conditions, ready)
+	connectorsv1alpha1.SetCondition(&status.Conditions, ready, now)
+	status.ObservedGeneration = c.Generation
+	status.Proxy = ev.proxy
+	if equality.Semantic.DeepEqual(&c.Status, status) {
+		return ready, nil
+	}
+	c.Status = *status
+	if err := r.opts.Client.Status().Update(ctx, c); err != nil {
+		return ready, fmt.Errorf("update status of connector %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	log.FromContext(ctx, "logger", r.opts.Logger).V(1).Info("connector status written", "ready", ready.Status, "reason", ready.Reason)
+	return ready, nil
+}
+
+// transition records an event when a condition's status changes (or it
+// keeps failing with another reason or message).
+func (r *ConnectorReconciler) transition(c *connectorsv1alpha1.Connector, old []connectorsv1alpha1.Condition, nc connectorsv1alpha1.Condition) {
+	prev := connectorsv1alpha1.FindCondition(old, nc.Type)
+	if prev != nil && prev.Status == nc.Status && (nc.Status != metav1.ConditionFalse || (prev.Reason == nc.Reason && prev.Message == nc.Message)) {
+		return
+	}
+	if prev == nil && nc.Status == metav1.ConditionUnknown {
+		return
+	}
+	reason := nc.Reason
+	if reason == "" {
+		reason = nc.Type
+	}
+	switch nc.Status {
+	case metav1.ConditionFalse:
+		r.opts.Recorder.Eventf(c, corev1.EventTypeWarning, reason, "%s is False: %s", nc.Type, nc.Message)
+	case metav1.ConditionTrue:
+		r.opts.Recorder.Eventf(c, corev1.EventTypeNormal, reason, "%s is True", nc.Type)
+	}
+}
