@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/csi"
 	"github.com/connectors-io/connectors/reconciler"
 	"github.com/connectors-io/connectors/tokens"
 )
@@ -92,8 +93,10 @@ func (f *reconcilerFlags) options(c client.Client, apiReader client.Reader, rec 
 	}
 }
 
-// tokenAPI builds the token API of the tokens package for the control server.
-func tokenAPI(cs kubernetes.Interface, connectors client.Reader, log logr.Logger) (func(*mux.Router), error) {
+// controlAPIs builds the routes the control server mounts next to the
+// reconcile routes: the token API and, when the gateway CA is known, the
+// configurations API.
+func controlAPIs(cs kubernetes.Interface, reader client.Reader, proxyCAFile string, log logr.Logger) ([]func(*mux.Router), error) {
 	callers, err := tokens.NewReviewer(cs, nil) // callers present their own API token
 	if err != nil {
 		return nil, err
@@ -106,9 +109,25 @@ func tokenAPI(cs kubernetes.Interface, connectors client.Reader, log logr.Logger
 	if err != nil {
 		return nil, err
 	}
-	api, err := tokens.NewAPI(tokens.APIOptions{Callers: callers, Authorizer: authz, Minter: minter, Connectors: connectors, Logger: log.WithName("token-api")})
+	api, err := tokens.NewAPI(tokens.APIOptions{Callers: callers, Authorizer: authz, Minter: minter, Connectors: reader, Logger: log.WithName("token-api")})
 	if err != nil {
 		return nil, err
 	}
-	return api.Register, nil
+	mounts := []func(*mux.Router){api.Register}
+	if proxyCAFile == "" {
+		log.Info("no --proxy-ca-file: the configurations API is not served")
+		return mounts, nil
+	}
+	caPEM, err := os.ReadFile(proxyCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("--proxy-ca-file: %w", err)
+	}
+	configs, err := csi.NewConfigurationsAPI(csi.ConfigurationsAPIOptions{
+		Callers: callers, Authorizer: authz, Minter: minter, Reader: reader, ProxyCACert: caPEM,
+		Logger: log.WithName("configurations-api"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(mounts, configs.Register), nil
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 
-	"github.com/gorilla/mux"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +15,7 @@ import (
 func newControlCommand() *cobra.Command {
 	var cluster clusterFlags
 	var rf reconcilerFlags
+	var proxyCAFile string
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
@@ -47,13 +47,13 @@ func newControlCommand() *cobra.Command {
 			}
 			rec, stopEvents := reconciler.NewEventRecorder(cs, scheme, "connectors-control")
 			defer stopEvents()
-			mountTokens, err := tokenAPI(cs, c, log)
+			mounts, err := controlAPIs(cs, c, proxyCAFile, log)
 			if err != nil {
 				return err
 			}
 			srv, err := reconciler.NewServer(reconciler.ServerOptions{
 				Reconciler: rf.options(c, c, rec, log),
-				Mount:      []func(*mux.Router){mountTokens},
+				Mount:      mounts,
 				Logger:     log.WithName("control"),
 			})
 			if err != nil {
@@ -66,6 +66,7 @@ func newControlCommand() *cobra.Command {
 	}
 	cluster.bind(cmd)
 	rf.bind(cmd)
+	cmd.Flags().StringVar(&proxyCAFile, "proxy-ca-file", "", "gateway CA certificate (PEM); enables the configurations API")
 	cmd.Flags().StringVar(&port, "port", port, "port to listen on ($PORT when set)")
 	return cmd
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/gorilla/mux"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
@@ -23,6 +22,7 @@ func newControllerCommand() *cobra.Command {
 		leaderElectionID       string
 		metricsAddr, probeAddr string
 		controlAddr            string
+		proxyCAFile            string
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -65,12 +65,12 @@ func newControllerCommand() *cobra.Command {
 			if err := reconciler.SetupWithManager(cmd.Context(), mgr, opts, reconciler.WatchOptions{Concurrency: concurrency}); err != nil {
 				return err
 			}
-			mountTokens, err := tokenAPI(cs, mgr.GetAPIReader(), log)
+			mounts, err := controlAPIs(cs, mgr.GetAPIReader(), proxyCAFile, log)
 			if err != nil {
 				return err
 			}
 			srv, err := reconciler.NewServer(reconciler.ServerOptions{
-				Reconciler: opts, Mount: []func(*mux.Router){mountTokens}, Logger: log.WithName("control"),
+				Reconciler: opts, Mount: mounts, Logger: log.WithName("control"),
 			})
 			if err != nil {
 				return err
@@ -88,6 +88,7 @@ func newControllerCommand() *cobra.Command {
 	cmd.Flags().StringVar(&leaderElectionID, "leader-election-id", "connectors-controller", "name of the leader election Lease")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-bind-address", ":8081", "address of /metrics (0 disables)")
 	cmd.Flags().StringVar(&probeAddr, "health-probe-bind-address", ":8082", "address of /healthz and /readyz (0 disables)")
+	cmd.Flags().StringVar(&proxyCAFile, "proxy-ca-file", "", "gateway CA certificate (PEM); enables the configurations API")
 	cmd.Flags().StringVar(&controlAddr, "listen-control", ":8080", "address of the control API (CloudEvents, reconcile, token API)")
 	return cmd
 }

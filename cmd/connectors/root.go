@@ -15,6 +15,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newControllerCommand(), newControlCommand())
+	root.AddCommand(newVersionCommand(), newControllerCommand(), newControlCommand(), newGatewayCommand(),
+		newCSICommand(), newKubeconfigCommand())
 	return root
 }

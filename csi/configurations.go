@@ -1,0 +1,267 @@
+package csi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/gorilla/mux"
+	"google.golang.org/grpc/codes"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/connectors-io/connectors/render"
+	"github.com/connectors-io/connectors/tokens"
+)
+
+// ConfigurationsPath is the route of the configurations API, for gorilla/mux.
+const ConfigurationsPath = "/v1/namespaces/{namespace}/connectors/{name}/configurations/{configuration}"
+
+// maxCallerTokenBytes bounds a caller's bearer token before it reaches a
+// TokenReview.
+const maxCallerTokenBytes = 16 << 10
+
+// ConfigurationsAPIOptions configure the configurations API.
+type ConfigurationsAPIOptions struct {
+	// Callers authenticates the caller's own bearer token (a Reviewer with
+	// nil audiences). Required.
+	Callers *tokens.Reviewer
+	// Authorizer decides whether the caller may use the connector. Required.
+	Authorizer *tokens.Authorizer
+	// Minter mints the proxy token put into the configuration. Required.
+	Minter *tokens.Minter
+	// Reader reads Connectors and ConnectorClasses. Required.
+	Reader client.Reader
+	// ProxyCACert is the gateway CA certificate (PEM). Required.
+	ProxyCACert []byte
+	// Lifetime of the minted token. Default 30m.
+	Lifetime time.Duration
+	// RenderLimits bound each rendering.
+	RenderLimits render.Limits
+	// Logger receives one line per request (never tokens or contents).
+	// Default: discard.
+	Logger logr.Logger
+}
+
+// ConfigurationsAPI serves GET ConfigurationsPath: a ServiceAccount caller,
+// authenticated by its own bearer token and authorized like the gateway
+// does, gets the configuration rendered with a proxy token of its own
+// ServiceAccount (bound to its pod when its token is), as JSON
+// {"files": {name: content}} or, with ?file=NAME, that file as text/plain.
+type ConfigurationsAPI struct {
+	opts     ConfigurationsAPIOptions
+	resolver *resolver
+}
+
+// ConfigurationResponse is the JSON answer of the configurations API.
+type ConfigurationResponse struct {
+	// Files are the rendered files by name.
+	Files map[string]string `json:"files"`
+}
+
+// NewConfigurationsAPI checks opts and fills defaults.
+func NewConfigurationsAPI(opts ConfigurationsAPIOptions) (*ConfigurationsAPI, error) {
+	if opts.Callers == nil || opts.Authorizer == nil || opts.Minter == nil || opts.Reader == nil || len(opts.ProxyCACert) == 0 {
+		return nil, errors.New("csi: ConfigurationsAPIOptions.Callers, .Authorizer, .Minter, .Reader and .ProxyCACert are required")
+	}
+	if opts.Lifetime == 0 {
+		opts.Lifetime = tokens.DefaultExpiration
+	}
+	if opts.Lifetime < tokens.MinExpiration {
+		return nil, fmt.Errorf("csi: ConfigurationsAPIOptions.Lifetime must be at least %s", tokens.MinExpiration)
+	}
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = logr.Discard()
+	}
+	return &ConfigurationsAPI{opts: opts, resolver: &resolver{reader: opts.Reader, authz: opts.Authorizer}}, nil
+}
+
+// Register adds the route to r.
+func (a *ConfigurationsAPI) Register(r *mux.Router) {
+	r.HandleFunc(ConfigurationsPath, a.serve).Methods(http.MethodGet)
+}
+
+func (a *ConfigurationsAPI) serve(w http.ResponseWriter, r *http.Request) {
+	v := mux.Vars(r)
+	ns, name, configuration := v["namespace"], v["name"], v["configuration"]
+	file := r.URL.Query().Get("file")
+	log := a.opts.Logger.WithValues("namespace", ns, "connector", name, "configuration", configuration)
+	fail := func(code int, msg string) {
+		log.Info("configuration request refused", "status", code, "reason", msg)
+		writeJSONError(w, code, msg)
+	}
+
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	bearer = strings.TrimSpace(bearer)
+	if !ok || bearer == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="connectors"`)
+		fail(http.StatusUnauthorized, "send your ServiceAccount token as Authorization: Bearer <token>")
+		return
+	}
+	if len(bearer) > maxCallerTokenBytes {
+		fail(http.StatusUnauthorized, fmt.Sprintf("the bearer token is not valid: longer than %d bytes", maxCallerTokenBytes))
+		return
+	}
+	caller, err := a.opts.Callers.Review(r.Context(), tokens.Token(bearer))
+	switch {
+	case errors.Is(err, tokens.ErrNotServiceAccount):
+		fail(http.StatusForbidden, "only ServiceAccounts may fetch connector configurations: "+err.Error())
+		return
+	case errors.Is(err, tokens.ErrUnavailable):
+		log.Error(err, "authenticate a configurations API caller")
+		fail(http.StatusServiceUnavailable, "cannot authenticate the caller now; try again later")
+		return
+	case err != nil:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="connectors", error="invalid_token"`)
+		fail(http.StatusUnauthorized, "the bearer token is not valid: "+err.Error())
+		return
+	}
+	log = log.WithValues("caller", caller.String())
+	if file != "" {
+		if err := render.ValidateFileName(file); err != nil {
+			fail(http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	files, err := a.render(r.Context(), caller, connectorRef{Namespace: ns, Name: name}, configuration)
+	if err != nil {
+		code := codeOf(err)
+		if code == codes.Internal || code == codes.Unavailable {
+			log.Error(err, "render a configuration")
+		}
+		fail(httpStatus(code), err.Error())
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if file != "" {
+		content, ok := files[file]
+		if !ok {
+			fail(http.StatusNotFound, fmt.Sprintf("configuration %s has no file %s (files: %s)", configuration, file, strings.Join(files.Names(), ", ")))
+			return
+		}
+		log.Info("configuration file served", "file", file)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write(content)
+		return
+	}
+	resp := ConfigurationResponse{Files: make(map[string]string, len(files))}
+	for n, b := range files {
+		resp.Files[n] = string(b)
+	}
+	log.Info("configuration served", "files", len(files))
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (a *ConfigurationsAPI) render(ctx context.Context, caller tokens.Identity, ref connectorRef, configuration string) (render.Files, error) {
+	if configuration == "" || strings.ContainsAny(configuration, ",!") {
+		return nil, newError(codes.InvalidArgument, nil, "configuration %q must be a single configuration name", configuration)
+	}
+	res, err := a.resolver.resolve(ctx, caller, []connectorRef{ref})
+	if err != nil {
+		return nil, err
+	}
+	var tok tokens.Token
+	if caller.PodName != "" && caller.PodUID != "" {
+		// Bound to the caller's own pod, so that deleting it revokes the token.
+		tok, _, err = a.opts.Minter.MintForPod(ctx, tokens.PodRef{
+			Namespace: caller.Namespace, Name: caller.PodName, UID: types.UID(caller.PodUID), ServiceAccount: caller.ServiceAccountName,
+		}, a.opts.Lifetime)
+	} else {
+		tok, _, err = a.opts.Minter.MintForServiceAccount(ctx, caller.Namespace, caller.ServiceAccountName, a.opts.Lifetime)
+	}
+	if err != nil {
+		return nil, newError(codes.Unavailable, err, "cannot mint a token now; try again later")
+	}
+	files, err := render.Render(render.Input{
+		Class: res.class, Connectors: res.connectors, Token: tok, ProxyCACert: a.opts.ProxyCACert,
+		Selection: configuration, Limits: a.opts.RenderLimits,
+	})
+	if err != nil {
+		return nil, renderError(err)
+	}
+	return files, nil
+}
+
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// FetchOptions say which configuration file to fetch and how.
+type FetchOptions struct {
+	// ControlURL is the control API's base URL, for example
+	// https://connectors-control.connectors-system.svc. Required.
+	ControlURL string
+	// Namespace and Connector name the connector. Required.
+	Namespace, Connector string
+	// Configuration is the configuration name. Default "kubeconfig".
+	Configuration string
+	// File is the file of the configuration. Default: Configuration.
+	File string
+	// Token is the caller's ServiceAccount token. Required.
+	Token tokens.Token
+	// Client sends the request. Default: a client with a 30s timeout.
+	Client *http.Client
+}
+
+// maxFetchBytes bounds a fetched file.
+const maxFetchBytes = 8 << 20
+
+// Fetch gets one rendered configuration file from the configurations API.
+func Fetch(ctx context.Context, opts FetchOptions) ([]byte, error) {
+	if opts.ControlURL == "" || opts.Namespace == "" || opts.Connector == "" || opts.Token == "" {
+		return nil, errors.New("csi: FetchOptions.ControlURL, .Namespace, .Connector and .Token are required")
+	}
+	if opts.Configuration == "" {
+		opts.Configuration = "kubeconfig"
+	}
+	if opts.File == "" {
+		opts.File = opts.Configuration
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	base, err := url.Parse(strings.TrimRight(opts.ControlURL, "/"))
+	if err != nil || base.Host == "" {
+		return nil, fmt.Errorf("control URL %q is not an absolute URL", opts.ControlURL)
+	}
+	u := base.JoinPath("v1", "namespaces", opts.Namespace, "connectors", opts.Connector, "configurations", opts.Configuration)
+	u.RawQuery = url.Values{"file": {opts.File}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("build the request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+string(opts.Token))
+	resp, err := opts.Client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch configuration %s of connector %s/%s: %w", opts.Configuration, opts.Namespace, opts.Connector, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxFetchBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the configuration: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			e.Error = http.StatusText(resp.StatusCode)
+		}
+		return nil, fmt.Errorf("fetch configuration %s of connector %s/%s: %s: %s", opts.Configuration, opts.Namespace, opts.Connector, resp.Status, e.Error)
+	}
+	if len(body) > maxFetchBytes {
+		return nil, fmt.Errorf("the configuration is larger than %d bytes", maxFetchBytes)
+	}
+	return body, nil
+}

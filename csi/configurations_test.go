@@ -1,0 +1,183 @@
+package csi_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/mux"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/connectors-io/connectors/csi"
+	"github.com/connectors-io/connectors/internal/testbed"
+	"github.com/connectors-io/connectors/tokens"
+)
+
+// controlServer serves the configurations API on a test HTTP server.
+func controlServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	callers, err := tokens.NewReviewer(cp.Clientset, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cp.Clientset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minter, err := tokens.NewMinter(tokens.MinterOptions{Client: cp.Clientset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := csi.NewConfigurationsAPI(csi.ConfigurationsAPIOptions{
+		Callers: callers, Authorizer: authz, Minter: minter, Reader: cp.Client, ProxyCACert: gatewayCA,
+		Logger: captured.logger(t.Name()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mux.NewRouter()
+	api.Register(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
+	ns, other := namespace(t), namespace(t)
+	applyQuickstart(t, ns)
+	cp.CreateServiceAccount(t, ns, "ci")
+	cp.CreateServiceAccount(t, other, "stranger")
+	srv := controlServer(t)
+	proxyTokens, err := tokens.NewReviewer(cp.Clientset, []string{tokens.DefaultAudience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ciToken, _ := cp.RequestToken(t, ns, "ci", testbed.TokenOptions{})
+	strangerToken, _ := cp.RequestToken(t, other, "stranger", testbed.TokenOptions{})
+	captured.secret(ciToken)
+	captured.secret(strangerToken)
+	path := "/v1/namespaces/" + ns + "/connectors/k8s-connector/configurations/"
+
+	get := func(t *testing.T, p, bearer string) (int, string, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, resp.Header.Get("Content-Type"), body
+	}
+
+	t.Run("the JSON answer holds every file, with a proxy token of the caller", func(t *testing.T) {
+		code, ctype, body := get(t, path+"kubeconfig", ciToken)
+		if code != http.StatusOK || !strings.HasPrefix(ctype, "application/json") {
+			t.Fatalf("status %d, content type %s", code, ctype)
+		}
+		var resp csi.ConfigurationResponse
+		if err := json.Unmarshal(body, &resp); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{}
+		for n, c := range resp.Files {
+			files[n] = c
+		}
+		rememberSecrets(files)
+		for _, n := range []string{"kubeconfig", "context.token", "ca.crt", ".env"} {
+			if _, ok := resp.Files[n]; !ok {
+				t.Errorf("no file %s", n)
+			}
+		}
+		id, err := proxyTokens.Review(t.Context(), tokens.Token(resp.Files["context.token"]))
+		if err != nil {
+			t.Fatalf("context.token is not a valid proxy token: %v", err)
+		}
+		if id.Namespace != ns || id.ServiceAccountName != "ci" {
+			t.Errorf("the proxy token speaks for %s, want %s/ci", id, ns)
+		}
+	})
+
+	t.Run("the file parameter answers the kubeconfig as text", func(t *testing.T) {
+		code, ctype, body := get(t, path+"kubeconfig?file=kubeconfig", ciToken)
+		rememberSecrets(map[string]string{"kubeconfig": string(body)})
+		if code != http.StatusOK || !strings.HasPrefix(ctype, "text/plain") {
+			t.Fatalf("status %d, content type %s", code, ctype)
+		}
+		cfg, err := clientcmd.Load(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Clusters["k8s"].Server != "https://192.168.1.100:6443" {
+			t.Error("the kubeconfig does not point at the connector's address")
+		}
+	})
+
+	t.Run("the kubeconfig client fetches the file", func(t *testing.T) {
+		b, err := csi.Fetch(t.Context(), csi.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "k8s-connector", Token: tokens.Token(ciToken)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rememberSecrets(map[string]string{"kubeconfig": string(b)})
+		cfg, err := clientcmd.Load(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(cfg.Clusters["k8s"].ProxyURL)
+		if err != nil {
+			t.Fatal("proxy-url does not parse")
+		}
+		if u.User.Username() != ns+"/k8s-connector" {
+			t.Errorf("proxy user = %q", u.User.Username())
+		}
+	})
+
+	t.Run("the kubeconfig client reports the server's error", func(t *testing.T) {
+		_, err := csi.Fetch(t.Context(), csi.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "nope", Token: tokens.Token(ciToken)})
+		if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "connector nope not found in namespace "+ns) {
+			t.Errorf("err = %v, want the 404 and its message", err)
+		}
+	})
+
+	for _, tc := range []struct {
+		name   string
+		path   string
+		bearer string
+		want   int
+		text   string
+	}{
+		{name: "a caller without token is unauthorized", path: path + "kubeconfig", want: http.StatusUnauthorized, text: "Bearer"},
+		{name: "a caller with a bad token is unauthorized", path: path + "kubeconfig", bearer: "not-a-token", want: http.StatusUnauthorized, text: "not valid"},
+		{name: "a user who is not a ServiceAccount is forbidden", path: path + "kubeconfig", bearer: cp.UserToken, want: http.StatusForbidden, text: "only ServiceAccounts"},
+		{name: "a ServiceAccount of another namespace without RBAC is forbidden", path: path + "kubeconfig", bearer: strangerToken, want: http.StatusForbidden, text: "may not use connector k8s-connector"},
+		{name: "an unknown configuration is not found", path: path + "helmconfig", bearer: ciToken, want: http.StatusNotFound, text: "helmconfig"},
+		{name: "an unknown file is not found", path: path + "kubeconfig?file=nope", bearer: ciToken, want: http.StatusNotFound, text: "has no file nope"},
+		{name: "an unknown connector is not found", path: "/v1/namespaces/" + ns + "/connectors/nope/configurations/kubeconfig", bearer: ciToken, want: http.StatusNotFound, text: "connector nope not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, body := get(t, tc.path, tc.bearer)
+			if code != tc.want {
+				t.Fatalf("status = %d (%s), want %d", code, body, tc.want)
+			}
+			var e struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(body, &e); err != nil || !strings.Contains(e.Error, tc.text) {
+				t.Errorf("body %s does not say %q", body, tc.text)
+			}
+		})
+	}
+}

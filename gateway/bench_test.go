@@ -1,0 +1,133 @@
+package gateway_test
+
+import (
+	"github.com/go-logr/logr"
+
+	"crypto/tls"
+	"crypto/x509"
+	"github.com/connectors-io/connectors/gateway"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// Benchmarks of the data path against a local HTTPS upstream, each next to
+// its baseline in the same run (docs/benchmarks.md):
+//
+//	go test ./gateway/ -run '^$' -bench . -benchtime 3000x -count 5
+
+// quiet drops the audit log: the tests' in-memory log sink is not what a
+// production logger costs.
+func quiet(o *gateway.Options) { o.Logger = logr.Discard() }
+
+func benchClient(b *testing.B, e *env, user, token string, viaGateway bool, roots []byte) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(roots)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}
+	if viaGateway {
+		tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", User: url.UserPassword(user, token), Host: e.addr})
+	}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+func warmGet(b *testing.B, c *http.Client, u string) {
+	resp, err := c.Get(u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// BenchmarkWarmRequest: keep-alive GETs, direct (baseline) and through an
+// open tunnel; compare ns/op (throughput ratio = direct / gateway).
+func BenchmarkWarmRequest(b *testing.B) {
+	e := startGateway(b, quiet)
+	ns := namespace(b, "bench")
+	up := newRecorder(b)
+	recordingConnector(b, e, ns, "rec", up, "secret", true)
+	token, _ := podToken(b, ns, "job")
+	for _, bc := range []struct {
+		name string
+		via  bool
+		ca   []byte
+	}{{"direct", false, up.caPEM()}, {"gateway", true, e.ca}} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := benchClient(b, e, ns+"/rec", string(token), bc.via, bc.ca)
+			warmGet(b, c, up.URL+"/")
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					warmGet(b, c, up.URL+"/")
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkNewTunnel: CONNECT + TLS + first request per iteration, against a
+// direct new TLS connection + first request (baseline).
+func BenchmarkNewTunnel(b *testing.B) {
+	e := startGateway(b, quiet)
+	ns := namespace(b, "bench")
+	up := newRecorder(b)
+	recordingConnector(b, e, ns, "rec", up, "secret", true)
+	token, _ := podToken(b, ns, "job")
+	for _, bc := range []struct {
+		name string
+		via  bool
+		ca   []byte
+	}{{"direct", false, up.caPEM()}, {"gateway", true, e.ca}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				c := benchClient(b, e, ns+"/rec", string(token), bc.via, bc.ca)
+				c.Transport.(*http.Transport).DisableKeepAlives = true
+				warmGet(b, c, up.URL+"/")
+			}
+		})
+	}
+}
+
+// BenchmarkIdleTunnelMemory opens 200 idle tunnels and reports the heap
+// growth per tunnel, against 200 idle direct TLS connections (baseline: the
+// client side of both lives in this process too).
+func BenchmarkIdleTunnelMemory(b *testing.B) {
+	const n = 200
+	e := startGateway(b, quiet)
+	ns := namespace(b, "bench")
+	up := newRecorder(b)
+	recordingConnector(b, e, ns, "rec", up, "secret", true)
+	token, _ := podToken(b, ns, "job")
+	for _, bc := range []struct {
+		name string
+		via  bool
+		ca   []byte
+	}{{"direct", false, up.caPEM()}, {"gateway", true, e.ca}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				clients := make([]*http.Client, n)
+				for i := range clients {
+					clients[i] = benchClient(b, e, ns+"/rec", string(token), bc.via, bc.ca)
+					warmGet(b, clients[i], up.URL+"/")
+				}
+				time.Sleep(200 * time.Millisecond)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/n/1024, "KiB/conn")
+				for _, c := range clients {
+					c.Transport.(*http.Transport).CloseIdleConnections()
+				}
+			}
+		})
+	}
+}

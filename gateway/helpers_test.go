@@ -1,0 +1,321 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/Masterminds/sprig/v3"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/metadata"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/yaml"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/chart"
+	"github.com/connectors-io/connectors/gateway"
+	"github.com/connectors-io/connectors/internal/testbed"
+	"github.com/connectors-io/connectors/tokens"
+)
+
+var nsCounter atomic.Int64
+
+func namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	name := prefix + "-" + time.Now().Format("150405") + "-" + string(rune('a'+nsCounter.Add(1)%26))
+	cp.CreateNamespace(t, name)
+	return name
+}
+
+// logSink collects every log line so tests can assert that no token leaks.
+type logSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logSink) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		l.mu.Lock()
+		l.lines = append(l.lines, prefix+" "+args)
+		l.mu.Unlock()
+	}, funcr.Options{Verbosity: 10})
+}
+
+func (l *logSink) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// env is a running gateway with its token pipeline, in front of the test
+// control plane.
+type env struct {
+	gw       *gateway.Gateway
+	addr     string
+	admin    string
+	ca       []byte
+	pipeline *tokens.Pipeline
+	install  string
+	logs     *logSink
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when Start returned
+	err      error         // what Start returned
+}
+
+func startGateway(t testing.TB, mod func(*gateway.Options)) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &env{logs: &logSink{}, cancel: cancel, done: make(chan struct{}), install: namespace(t, "install")}
+	caSecret(t, e.install, "apiserver-ca", cp.Config.CAData)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	redis := testbed.StartRedis(t)
+	rdb, err := tokens.NewRedisClient(tokens.RedisOptions{URL: redis.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	e.pipeline, err = tokens.New(tokens.Options{Client: cp.Clientset, RESTConfig: cp.Config, SharedKey: key, Redis: rdb, Logger: e.logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cp.Clientset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, caPEM, _, err := gateway.GenerateCA("connectors test gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ca = caPEM
+	c, err := cache.New(cp.Config, cache.Options{Scheme: cp.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr, e.admin = l.Addr().String(), al.Addr().String()
+	opts := gateway.Options{
+		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Reader: cp.Client, Namespace: e.install,
+		Listener: l, AdminListener: al, Logger: e.logs.logger(), ShutdownTimeout: 5 * time.Second,
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	e.gw, err = gateway.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher, err := tokens.NewPodWatcher(tokens.PodWatcherOptions{Client: metadata.NewForConfigOrDie(cp.Config), Revoker: e.pipeline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = watcher.Start(ctx) }()
+	go func() { _ = e.pipeline.Start(ctx) }()
+	go func() { e.err = e.gw.Start(ctx); close(e.done) }()
+	t.Cleanup(func() { _ = e.stop() })
+	waitReady(t, "http://"+e.admin+"/readyz")
+	return e
+}
+
+// stop shuts the gateway down and returns what Start returned.
+func (e *env) stop() error {
+	e.cancel()
+	select {
+	case <-e.done:
+		return e.err
+	case <-time.After(30 * time.Second):
+		return context.DeadlineExceeded
+	}
+}
+
+func caSecret(t testing.TB, ns, name string, pemBytes []byte) {
+	t.Helper()
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{gateway.CACertLabel: "true"}},
+		Data:       map[string][]byte{"ca.crt": pemBytes},
+	}
+	if err := cp.Client.Create(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var targetRoleOnce sync.Once
+
+// targetSA creates a ServiceAccount of the "target cluster" (the control
+// plane itself) that may read pods and namespaces and manage ConfigMaps and
+// returns its token. (envtest runs no aggregation controller, so the
+// built-in view and edit roles are empty.)
+func targetSA(t testing.TB, name string) string {
+	t.Helper()
+	targetRoleOnce.Do(func() {
+		_, err := cp.Clientset.RbacV1().ClusterRoles().Create(t.Context(), &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: "connector-target"},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "namespaces"}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}, Verbs: []string{"get", "create"}},
+				{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	ns := namespace(t, "target")
+	cp.CreateServiceAccount(t, ns, name)
+	if _, err := cp.Clientset.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "target-" + ns + "-" + name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "connector-target"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := cp.RequestToken(t, ns, name, testbed.TokenOptions{Expiration: time.Hour})
+	return tok
+}
+
+func apiserver() string { return strings.TrimSuffix(cp.Config.Host, "/") }
+
+// readyConnector creates the Secret and a Connector whose status says Ready
+// with the gateway as proxy, as the reconciler would publish it.
+func readyConnector(t testing.TB, ns, name, address, token, proxy string) *connectorsv1alpha1.Connector {
+	t.Helper()
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-secret"},
+		Type:       connectorsv1alpha1.SecretTypeBearerToken,
+		StringData: map[string]string{"token": token},
+	}
+	if err := cp.Client.Create(t.Context(), sec); err != nil {
+		t.Fatal(err)
+	}
+	c := &connectorsv1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: connectorsv1alpha1.ConnectorSpec{
+			ConnectorClassName: "k8s", Address: address,
+			Auth: connectorsv1alpha1.ConnectorAuth{Name: "bearerTokenAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
+		},
+	}
+	if err := cp.Client.Create(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	setReady(t, c, metav1.ConditionTrue, "", "", proxy)
+	return c
+}
+
+func setReady(t testing.TB, c *connectorsv1alpha1.Connector, status metav1.ConditionStatus, reason, msg, proxy string) {
+	t.Helper()
+	connectorsv1alpha1.SetCondition(&c.Status.Conditions, connectorsv1alpha1.Condition{Type: connectorsv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg}, metav1.Now())
+	c.Status.Proxy = &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: proxy}}
+	if err := cp.Client.Status().Update(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the gateway's informer deliver the update
+}
+
+// podToken creates a pod running as default in ns and mints its proxy token.
+func podToken(t testing.TB, ns, pod string) (tokens.Token, *corev1.Pod) {
+	t.Helper()
+	p := cp.CreatePod(t, ns, pod, "default")
+	m, err := tokens.NewMinter(tokens.MinterOptions{Client: cp.Clientset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := m.MintForPod(t.Context(), tokens.PodRef{Namespace: ns, Name: pod, UID: p.UID, ServiceAccount: "default"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, p
+}
+
+// kubeconfig renders the k8s class's kubeconfig template, exactly as the
+// CSI driver will, for the connector, the pod token and the gateway.
+func (e *env) kubeconfig(t testing.TB, c *connectorsv1alpha1.Connector, token tokens.Token) string {
+	t.Helper()
+	raw, err := chart.Class("k8s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var class connectorsv1alpha1.ConnectorClass
+	if err := yaml.UnmarshalStrict(raw, &class); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.New("kubeconfig").Funcs(sprig.TxtFuncMap()).Parse(class.Spec.Configurations[0].Data["kubeconfig"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = tmpl.Execute(&out, map[string]any{
+		"connector": map[string]any{
+			"metadata": map[string]any{"name": c.Name, "namespace": c.Namespace},
+			"spec":     map[string]any{"address": c.Spec.Address},
+			"status":   map[string]any{"proxyAddress": "http://" + e.addr},
+		},
+		"context": map[string]any{"token": string(token), "proxy": map[string]any{"caCert": string(e.ca)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// kubectl runs the real kubectl with only the mounted-style kubeconfig.
+func kubectl(t testing.TB, kubeconfig string, extraEnv []string, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(cp.BinDir, "kubectl"), args...)
+	cmd.Env = append([]string{"KUBECONFIG=" + kubeconfig, "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, extraEnv...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitReady(t testing.TB, url string) {
+	t.Helper()
+	waitFor(t, url, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}

@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/connectors-io/connectors/tokens"
+)
+
+// Authorizer decides whether an identity may use a connector;
+// *tokens.Authorizer implements it.
+type Authorizer interface {
+	// Authorize returns nil, or an error wrapping tokens.ErrForbidden or
+	// tokens.ErrUnavailable.
+	Authorize(ctx context.Context, id tokens.Identity, namespace, name string) error
+}
+
+// Options configure a Gateway.
+type Options struct {
+	// Validator checks proxy tokens. Required.
+	Validator tokens.Validator
+	// Authorizer checks identities against connectors. Required.
+	Authorizer Authorizer
+	// CA signs the leaves presented inside tunnels. Required.
+	CA *CA
+	// Cache holds the informers (Connectors, ConnectorClasses, Secret
+	// metadata); the gateway registers them and Start runs it. Required.
+	Cache cache.Cache
+	// Reader reads Secret data straight from the API server. Required.
+	Reader client.Reader
+	// Namespace is the install namespace, whose labelled CA Secrets are
+	// trusted for every upstream.
+	Namespace string
+
+	// Listener receives proxy clients. Required for Start.
+	Listener net.Listener
+	// AdminListener serves /healthz, /readyz and /metrics; optional.
+	AdminListener net.Listener
+
+	// MaxTunnels bounds open tunnels; beyond it CONNECT gets 503. Default 10000.
+	MaxTunnels int
+	// MaxTunnelsPerConnector bounds the tunnels of one connector. Default 1000.
+	MaxTunnelsPerConnector int
+	// TokenGrace keeps a tunnel open this long past its token's exp. Default 30s.
+	TokenGrace time.Duration
+	// IdleTimeout closes a tunnel without requests. Default 5m.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake inside a tunnel. Default 10s.
+	HandshakeTimeout time.Duration
+	// MaxHeaderBytes caps request headers (Proxy-Authorization included)
+	// before any parsing. Default 64 KiB.
+	MaxHeaderBytes int
+	// ShutdownTimeout is how long in-flight requests may finish after
+	// shutdown begins; then tunnels and streams are closed. Default 25s.
+	ShutdownTimeout time.Duration
+	// ShutdownDelay keeps serving (with /readyz failing) before shutting
+	// down, so load balancers stop sending new clients. Default 0.
+	ShutdownDelay time.Duration
+	// BufferSize is the size of the pooled copy buffers. Default 32 KiB.
+	BufferSize int
+	// CacheSize bounds the leaf, Secret and transport caches. Default 4096.
+	CacheSize int
+	// UpstreamTimeout bounds dialing and the TLS handshake upstream. Default 10s.
+	UpstreamTimeout time.Duration
+
+	// Logger receives the audit lines and errors (never tokens). Default: discard.
+	Logger logr.Logger
+	// Registerer receives the metrics; nil means none are registered.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics; default prometheus.DefaultGatherer if the
+	// Registerer is the default registerer, else none.
+	Gatherer prometheus.Gatherer
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() error {
+	if o.Validator == nil || o.Authorizer == nil || o.CA == nil || o.Cache == nil || o.Reader == nil {
+		return errors.New("gateway: Options.Validator, .Authorizer, .CA, .Cache and .Reader are required")
+	}
+	if o.MaxTunnels <= 0 {
+		o.MaxTunnels = 10000
+	}
+	if o.MaxTunnelsPerConnector <= 0 {
+		o.MaxTunnelsPerConnector = 1000
+	}
+	if o.TokenGrace <= 0 {
+		o.TokenGrace = 30 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 64 << 10
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 25 * time.Second
+	}
+	if o.BufferSize <= 0 {
+		o.BufferSize = 32 << 10
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 4096
+	}
+	if o.UpstreamTimeout <= 0 {
+		o.UpstreamTimeout = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}

@@ -1,0 +1,329 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/tokens"
+)
+
+// recorder is an HTTPS upstream that records the headers it receives.
+type recorder struct {
+	*httptest.Server
+	mu      sync.Mutex
+	headers []http.Header
+	delay   time.Duration
+}
+
+func newRecorder(t testing.TB) *recorder {
+	t.Helper()
+	r := &recorder{}
+	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.headers = append(r.headers, req.Header.Clone())
+		delay := r.delay
+		r.mu.Unlock()
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		w.Header().Set("X-Proto", req.Proto)
+		_, _ = io.WriteString(w, "hello from upstream")
+	}))
+	r.EnableHTTP2 = true
+	r.Config.ErrorLog = nil
+	r.StartTLS()
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *recorder) last() http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.headers) == 0 {
+		return nil
+	}
+	return r.headers[len(r.headers)-1]
+}
+
+func (r *recorder) caPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Certificate().Raw})
+}
+
+// recordingConnector points a Ready connector at the recorder, trusting it
+// through caCertSecretRef unless untrusted.
+func recordingConnector(t testing.TB, e *env, ns, name string, r *recorder, token string, trusted bool) *connectorsv1alpha1.Connector {
+	t.Helper()
+	c := readyConnector(t, ns, name, r.URL, token, "http://"+e.addr)
+	if trusted {
+		ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-ca"}, Data: map[string][]byte{"ca.crt": r.caPEM()}}
+		if err := cp.Client.Create(t.Context(), ca); err != nil {
+			t.Fatal(err)
+		}
+		c.Spec.CACertSecretRef = &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}
+		if err := cp.Client.Update(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return c
+}
+
+// client returns an HTTP client that uses the gateway like kubectl does.
+func (e *env) client(t *testing.T, user string, token tokens.Token) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.ca)
+	proxy := &url.URL{Scheme: "http", User: url.UserPassword(user, string(token)), Host: e.addr}
+	tr := &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// connect sends a raw CONNECT and returns the gateway's answer.
+func (e *env) connect(t *testing.T, target, auth string) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	req := "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n"
+	if auth != "" {
+		req += "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(auth)) + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, ""
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func get(t *testing.T, c *http.Client, u string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestTheGatewayRefusesWhatItMust(t *testing.T) {
+	e := startGateway(t, nil)
+	ns, other := namespace(t, "deny"), namespace(t, "other")
+	up := newRecorder(t)
+	recordingConnector(t, e, ns, "rec", up, "secret-token", true)
+	notReady := readyConnector(t, ns, "down", "https://10.255.255.1:6443", "secret-token", "http://"+e.addr)
+	setReady(t, notReady, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed, "liveness probe GET https://10.255.255.1:6443/livez: no answer", "http://"+e.addr)
+	token, _ := podToken(t, ns, "job")
+	foreign, _ := podToken(t, other, "intruder")
+	target := strings.TrimPrefix(up.URL, "https://")
+
+	// A listener that must never be dialed.
+	bystander, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = bystander.Close() }()
+	var dialed atomic.Int64
+	go func() {
+		for {
+			c, err := bystander.Accept()
+			if err != nil {
+				return
+			}
+			dialed.Add(1)
+			_ = c.Close()
+		}
+	}()
+
+	tests := []struct {
+		name, target, auth string
+		want               int
+		say                string
+	}{
+		{name: "no Proxy-Authorization is 407", target: target, want: 407, say: "proxy authentication required"},
+		{name: "a wrong password is 407", target: target, auth: ns + "/rec:not-a-token", want: 407, say: "proxy token refused"},
+		{name: "a user that names no connector is 407", target: target, auth: "rec:" + string(token), want: 407, say: "<namespace>/<name>"},
+		{name: "a token of another namespace without RBAC is 403", target: target, auth: ns + "/rec:" + string(foreign), want: 403, say: "may not get connector " + ns + "/rec"},
+		{name: "a target that is not the connector's is 403", target: bystander.Addr().String(), auth: ns + "/rec:" + string(token), want: 403, say: "is not an address of connector " + ns + "/rec"},
+		{name: "a missing connector is 404", target: target, auth: ns + "/missing:" + string(token), want: 404, say: "connector " + ns + "/missing not found"},
+		{name: "a connector that is not Ready is 503 with its reason", target: "10.255.255.1:6443", auth: ns + "/down:" + string(token), want: 503, say: "ConnectionFailed: liveness probe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := e.connect(t, tt.target, tt.auth)
+			if resp.StatusCode != tt.want || !strings.Contains(body, tt.say) {
+				t.Errorf("got %d %q, want %d saying %q", resp.StatusCode, body, tt.want, tt.say)
+			}
+			if tt.want == 407 && resp.Header.Get("Proxy-Authenticate") == "" {
+				t.Error("a 407 without Proxy-Authenticate")
+			}
+			if strings.Contains(body, string(token)) || strings.Contains(body, string(foreign)) {
+				t.Error("the answer contains a token")
+			}
+		})
+	}
+	if n := dialed.Load(); n != 0 {
+		t.Errorf("the gateway dialed a target that is not the connector's %d times", n)
+	}
+
+	t.Run("an untrusted upstream certificate is 502 naming the problem", func(t *testing.T) {
+		untrusted := newRecorder(t)
+		recordingConnector(t, e, ns, "untrusted", untrusted, "secret-token", false)
+		resp, body := get(t, e.client(t, ns+"/untrusted", token), untrusted.URL+"/x", nil)
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "signed by an unknown authority") {
+			t.Errorf("got %d %q, want 502 naming the unknown authority", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestCredentialsAreSwappedAndRotated(t *testing.T) {
+	e := startGateway(t, nil)
+	ns := namespace(t, "swap")
+	up := newRecorder(t)
+	c := recordingConnector(t, e, ns, "rec", up, "first-secret", true)
+	token, _ := podToken(t, ns, "job")
+	cl := e.client(t, ns+"/rec", token)
+
+	resp, body := get(t, cl, up.URL+"/api", http.Header{
+		"Authorization": {"Bearer fake-token"}, "Impersonate-User": {"admin"}, "Impersonate-Group": {"system:masters"},
+	})
+	if resp.StatusCode != 200 || body != "hello from upstream" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if resp.ProtoMajor != 2 {
+		t.Errorf("the client spoke %s inside the tunnel, want HTTP/2", resp.Proto)
+	}
+	h := up.last()
+	if got := h.Get("Authorization"); got != "Bearer first-secret" {
+		t.Errorf("upstream Authorization = %q, want the connector's token", got)
+	}
+	for k := range h {
+		if strings.HasPrefix(strings.ToLower(k), "impersonate-") || strings.EqualFold(k, "Proxy-Authorization") {
+			t.Errorf("upstream received %s", k)
+		}
+	}
+
+	var sec corev1.Secret
+	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: c.Spec.Auth.SecretRef.Name}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	sec.Data["token"] = []byte("rotated-secret")
+	if err := cp.Client.Update(t.Context(), &sec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rotated token upstream", func() bool {
+		get(t, cl, up.URL+"/api", nil)
+		return up.last().Get("Authorization") == "Bearer rotated-secret"
+	})
+}
+
+func TestADeletedPodsTunnelIsRefused(t *testing.T) {
+	e := startGateway(t, nil)
+	ns := namespace(t, "revoke")
+	up := newRecorder(t)
+	recordingConnector(t, e, ns, "rec", up, "secret", true)
+	token, pod := podToken(t, ns, "job")
+	cl := e.client(t, ns+"/rec", token)
+	if resp, _ := get(t, cl, up.URL+"/", nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d before the deletion", resp.StatusCode)
+	}
+	if err := cp.Clientset.CoreV1().Pods(ns).Delete(t.Context(), pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, up.URL+"/", nil)
+		resp, err := cl.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		if err != nil || resp.StatusCode == http.StatusForbidden {
+			return // refused (403 inside the tunnel, or the tunnel closed and CONNECT refused)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("2s after the pod was deleted its tunnel still answers %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
+	e := startGateway(t, nil)
+	ns := namespace(t, "drain")
+	up := newRecorder(t)
+	recordingConnector(t, e, ns, "rec", up, "secret", true)
+	token, _ := podToken(t, ns, "job")
+	cl := e.client(t, ns+"/rec", token)
+	if resp, _ := get(t, cl, up.URL+"/", nil); resp.StatusCode != 200 {
+		t.Fatal("warm-up failed")
+	}
+	up.mu.Lock()
+	up.delay = time.Second
+	up.mu.Unlock()
+	result := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, up.URL+"/slow", nil)
+		resp, err := cl.Do(req)
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		result <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond) // the request is in flight
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.stop() }() // SIGTERM
+	select {
+	case got := <-result:
+		if got != "hello from upstream" {
+			t.Errorf("the request in flight ended with %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request in flight never finished")
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Start returned %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
+		t.Error("the gateway still accepts connections after shutdown")
+	}
+}

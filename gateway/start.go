@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+)
+
+// Start runs the informers, the proxy listener and the admin listener until
+// ctx ends, then shuts down: /readyz fails, (after ShutdownDelay) no new
+// connections are accepted, in-flight requests get ShutdownTimeout to
+// finish, and whatever still runs (long streams) is closed so that clients
+// reconnect elsewhere.
+func (g *Gateway) Start(ctx context.Context) error {
+	if g.opts.Listener == nil {
+		return errors.New("gateway: Options.Listener is required to start")
+	}
+	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCache()
+	cacheDone := make(chan error, 1)
+	go func() { cacheDone <- g.opts.Cache.Start(cacheCtx) }()
+	if !g.opts.Cache.WaitForCacheSync(ctx) {
+		stopCache()
+		cacheErr := <-cacheDone
+		if ctx.Err() != nil {
+			return nil
+		}
+		return errors.Join(errors.New("gateway: the connector caches did not sync"), cacheErr)
+	}
+
+	proxy := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    g.opts.MaxHeaderBytes,
+		ErrorLog:          discardLog,
+	}
+	var admin *http.Server
+	if g.opts.AdminListener != nil {
+		admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
+	}
+	g.ready.Store(true)
+
+	eg := new(errgroup.Group)
+	eg.Go(func() error { return serve(proxy, g.opts.Listener) })
+	if admin != nil {
+		eg.Go(func() error { return serve(admin, g.opts.AdminListener) })
+	}
+	var serveErr error
+	done := make(chan struct{})
+	go func() { serveErr = eg.Wait(); close(done) }()
+
+	select {
+	case <-ctx.Done():
+	case <-done:
+	}
+	g.shutdown(context.WithoutCancel(ctx), proxy)
+	if admin != nil {
+		_ = admin.Close()
+	}
+	<-done
+	stopCache()
+	if err := <-cacheDone; err != nil && serveErr == nil {
+		serveErr = fmt.Errorf("gateway: informers: %w", err)
+	}
+	return serveErr
+}
+
+func serve(srv *http.Server, l net.Listener) error {
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("gateway: serve on %s: %w", l.Addr(), err)
+	}
+	return nil
+}
+
+// shutdown drains the proxy as Start documents.
+func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
+	g.ready.Store(false)
+	if g.opts.ShutdownDelay > 0 {
+		time.Sleep(g.opts.ShutdownDelay)
+	}
+	g.mu.Lock()
+	g.draining.Store(true)
+	g.mu.Unlock()
+	deadline, cancel := context.WithTimeout(ctx, g.opts.ShutdownTimeout)
+	defer cancel()
+	_ = proxy.Shutdown(deadline) // stops accepting; hijacked tunnels are ours to close
+	for g.inFlight.Load() > 0 && deadline.Err() == nil {
+		select {
+		case <-deadline.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	g.closeTunnels()
+	_ = proxy.Close()
+}
+
+func (g *Gateway) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !g.ready.Load() {
+			http.Error(w, "not ready: starting or shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	gatherer := g.opts.Gatherer
+	if gatherer == nil {
+		if reg, ok := g.opts.Registerer.(prometheus.Gatherer); ok {
+			gatherer = reg
+		}
+	}
+	if gatherer != nil {
+		mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux
+}

@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+)
+
+// tunnel is one CONNECT: a client connection with TLS terminated by the
+// gateway and the connector it was authorized for.
+type tunnel struct {
+	conn      net.Conn
+	closeOnce sync.Once
+}
+
+func (t *tunnel) close() { t.closeOnce.Do(func() { _ = t.conn.Close() }) }
+
+func (g *Gateway) serveConnect(w http.ResponseWriter, r *http.Request) {
+	start := g.opts.Now()
+	ctx := r.Context()
+	hostport := r.Host
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		hostport = net.JoinHostPort(hostport, "443")
+	}
+	audit := g.auditor(r, "connect", hostport)
+	s, perror := g.authenticate(ctx, r)
+	if perror == nil {
+		audit.session(s)
+		var c *connectorsv1alpha1.Connector
+		c, perror = g.route(ctx, s, "https", hostport)
+		if perror == nil {
+			g.tunnel(w, r, s, c, hostport, audit, start)
+			return
+		}
+	}
+	writeProxyError(w, perror)
+	audit.done(perror.status, 0, g.opts.Now().Sub(start), perror.msg)
+}
+
+// tunnel hijacks the client connection, terminates TLS with a leaf for the
+// host and serves the requests inside until the token expires, the tunnel
+// idles out, or the gateway shuts down.
+func (g *Gateway) tunnel(w http.ResponseWriter, r *http.Request, s *session, c *connectorsv1alpha1.Connector, hostport string, audit *auditRecord, start time.Time) {
+	key := c.Namespace + "/" + c.Name
+	if g.draining.Load() {
+		writeProxyError(w, perr(http.StatusServiceUnavailable, "the gateway is shutting down: connect again"))
+		audit.done(http.StatusServiceUnavailable, 0, g.opts.Now().Sub(start), "shutting down")
+		return
+	}
+	if !g.acquire(key) {
+		writeProxyError(w, perr(http.StatusServiceUnavailable, "too many open tunnels (connector %s or the gateway): retry later", key))
+		audit.done(http.StatusServiceUnavailable, 0, g.opts.Now().Sub(start), "tunnel limit")
+		return
+	}
+	defer g.release(key)
+	host, _, _ := net.SplitHostPort(hostport)
+	leaf, err := g.leaves.get(host)
+	if err != nil {
+		writeProxyError(w, perr(http.StatusInternalServerError, "cannot mint a certificate for %s", host))
+		audit.done(http.StatusInternalServerError, 0, g.opts.Now().Sub(start), err.Error())
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeProxyError(w, perr(http.StatusInternalServerError, "the proxy connection cannot be taken over"))
+		return
+	}
+	raw, brw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	conn := &bufferedConn{Conn: raw, r: brw.Reader}
+	if _, err := raw.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+		_ = raw.Close()
+		return
+	}
+	audit.done(http.StatusOK, 0, g.opts.Now().Sub(start), "")
+
+	t := &tunnel{conn: raw}
+	if !g.register(t) {
+		t.close()
+		return
+	}
+	defer g.unregister(t)
+	defer t.close()
+	g.metrics.tunnels.Inc()
+	defer g.metrics.tunnels.Dec()
+
+	// The tunnel lives no longer than its token (plus a grace).
+	life := s.id.ExpiresAt.Add(g.opts.TokenGrace).Sub(g.opts.Now())
+	timer := time.AfterFunc(life, t.close)
+	defer timer.Stop()
+
+	tlsConn := tls.Server(conn, &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{*leaf},
+		NextProtos:   []string{"h2", "http/1.1"},
+	})
+	hsCtx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), g.opts.HandshakeTimeout)
+	hsStart := g.opts.Now()
+	err = tlsConn.HandshakeContext(hsCtx)
+	cancel()
+	if err != nil {
+		g.metrics.handshakes.WithLabelValues("error").Observe(g.opts.Now().Sub(hsStart).Seconds())
+		return
+	}
+	g.metrics.handshakes.WithLabelValues("ok").Observe(g.opts.Now().Sub(hsStart).Seconds())
+
+	fw := g.forwarder(s, c, "https", hostport, t)
+	if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
+		srv := &http2.Server{IdleTimeout: g.opts.IdleTimeout, MaxReadFrameSize: 1 << 20}
+		srv.ServeConn(tlsConn, &http2.ServeConnOpts{Context: context.WithoutCancel(r.Context()), Handler: fw.withProtocol("h2")})
+		return
+	}
+	inner := &http.Server{
+		Handler:           fw.withProtocol("h1"),
+		IdleTimeout:       g.opts.IdleTimeout,
+		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    g.opts.MaxHeaderBytes,
+		ErrorLog:          discardLog,
+	}
+	_ = inner.Serve(newOneConnListener(tlsConn))
+}
+
+func (g *Gateway) register(t *tunnel) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.draining.Load() {
+		return false
+	}
+	g.open[t] = struct{}{}
+	return true
+}
+
+func (g *Gateway) unregister(t *tunnel) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.open, t)
+}
+
+// closeTunnels closes every open tunnel (the end of a graceful shutdown).
+func (g *Gateway) closeTunnels() {
+	g.mu.Lock()
+	open := make([]*tunnel, 0, len(g.open))
+	for t := range g.open {
+		open = append(open, t)
+	}
+	g.mu.Unlock()
+	for _, t := range open {
+		t.close()
+	}
+}
+
+// bufferedConn reads first what the proxy server had buffered: a client may
+// send its TLS ClientHello right behind the CONNECT request.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	if c.r != nil && c.r.Buffered() > 0 {
+		return c.r.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+// oneConnListener hands one connection to an http.Server, then blocks until
+// that connection is closed, so that Serve returns with it.
+type oneConnListener struct {
+	conn   net.Conn
+	once   sync.Once
+	closed chan struct{}
+	taken  bool
+	mu     sync.Mutex
+}
+
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{closed: make(chan struct{})}
+	l.conn = &notifyConn{Conn: c, onClose: func() { l.once.Do(func() { close(l.closed) }) }}
+	return l
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if !l.taken {
+		l.taken = true
+		l.mu.Unlock()
+		return l.conn, nil
+	}
+	l.mu.Unlock()
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+type notifyConn struct {
+	net.Conn
+	onClose func()
+}
+
+func (c *notifyConn) Close() error {
+	err := c.Conn.Close()
+	c.onClose()
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
