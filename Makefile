@@ -45,13 +45,17 @@ verify: $(CONTROLLER_GEN) $(GOLANGCI_LINT) ## Fail on stale generated code, gofm
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: demo
+demo: build ## Walk the quick start on a local control plane (connectors dev + kubectl).
+	hack/demo.sh
+
 .PHONY: test-bins
 test-bins: ## Build (once, cached outside the tree) etcd, kube-apiserver, kubectl and helm.
 	hack/test-bins.sh >/dev/null
 
 .PHONY: test
-test: test-bins ## Run unit and integration tests against a real apiserver and redis-server.
-	go test $(GO_TEST_FLAGS) -count=1 ./...
+test: test-bins build ## Run unit, integration and e2e tests against a real apiserver and redis-server.
+	CONNECTORS_BIN=$(CURDIR)/bin/connectors go test $(GO_TEST_FLAGS) -count=1 ./...
 
 .PHONY: clean
 clean: ## Remove bin/ (the cached test-bed binaries outside the tree stay).

@@ -37,10 +37,16 @@ func (f *clusterFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().AddGoFlagSet(fs)
 }
 
-// setup installs the logger and returns the REST config.
-func (f *clusterFlags) setup() (*rest.Config, logr.Logger, error) {
+// setupLogger installs the logger of the flags.
+func setupLogger(f *clusterFlags) logr.Logger {
 	log := zap.New(zap.UseFlagOptions(&f.zap))
 	ctrl.SetLogger(log)
+	return log
+}
+
+// setup installs the logger and returns the REST config.
+func (f *clusterFlags) setup() (*rest.Config, logr.Logger, error) {
+	log := setupLogger(f)
 	var cfg *rest.Config
 	var err error
 	if f.kubeconfig != "" {

@@ -16,6 +16,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand(), newControllerCommand(), newControlCommand(), newGatewayCommand(),
-		newCSICommand(), newKubeconfigCommand())
+		newCSICommand(), newKubeconfigCommand(), newDevCommand())
 	return root
 }
