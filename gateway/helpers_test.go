@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
@@ -33,13 +32,9 @@ import (
 	"github.com/connectors-io/connectors/tokens"
 )
 
-var nsCounter atomic.Int64
-
 func namespace(t testing.TB, prefix string) string {
 	t.Helper()
-	name := prefix + "-" + time.Now().Format("150405") + "-" + string(rune('a'+nsCounter.Add(1)%26))
-	cp.CreateNamespace(t, name)
-	return name
+	return cp.NewNamespace(t, prefix)
 }
 
 // logSink collects every log line so tests can assert that no token leaks.

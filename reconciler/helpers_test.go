@@ -30,14 +30,10 @@ import (
 	"github.com/connectors-io/connectors/reconciler"
 )
 
-var nsCounter atomic.Int64
-
 // namespace creates a fresh namespace.
 func namespace(t testing.TB, prefix string) string {
 	t.Helper()
-	name := prefix + "-" + time.Now().Format("150405") + "-" + string(rune('a'+nsCounter.Add(1)%26))
-	cp.CreateNamespace(t, name)
-	return name
+	return cp.NewNamespace(t, prefix)
 }
 
 var classOnce sync.Once

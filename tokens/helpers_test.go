@@ -2,8 +2,6 @@ package tokens_test
 
 import (
 	"crypto/rand"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,17 +13,10 @@ import (
 	"github.com/connectors-io/connectors/tokens"
 )
 
-var nsCounter atomic.Int64
-
 // namespace creates a fresh namespace with a ServiceAccount "runner".
 func namespace(t testing.TB) string {
 	t.Helper()
-	name := "t" + strings.ToLower(strings.NewReplacer("_", "-", "/", "-").Replace(t.Name()))
-	if len(name) > 50 {
-		name = name[:50]
-	}
-	name = strings.TrimRight(name, "-") + "-" + time.Now().Format("150405") + "-" + string(rune('a'+nsCounter.Add(1)%26))
-	cp.CreateNamespace(t, name)
+	name := cp.NewNamespace(t, "tokens")
 	cp.CreateServiceAccount(t, name, "runner")
 	return name
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ type ControlPlane struct {
 
 	env *envtest.Environment
 	dir string
+	seq atomic.Int64 // NewNamespace suffixes
 }
 
 // NewControlPlane starts a control plane. Use StartControlPlane in tests;
@@ -196,4 +198,30 @@ func (cp *ControlPlane) CreatePod(tb testing.TB, namespace, name, serviceAccount
 		tb.Fatalf("testbed: create pod %s/%s: %v", namespace, name, err)
 	}
 	return pod
+}
+
+// Main runs a test package against one control plane shared by its tests:
+// call it from TestMain. It stores the control plane in *into, runs the
+// tests, stops the control plane and exits with the tests' status.
+func Main(m *testing.M, into **ControlPlane) {
+	cp, err := NewControlPlane()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*into = cp
+	code := m.Run()
+	if err := cp.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+// NewNamespace creates a namespace named prefix-<unique suffix> (and its
+// default ServiceAccount) and returns its name.
+func (cp *ControlPlane) NewNamespace(tb testing.TB, prefix string) string {
+	tb.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, cp.seq.Add(1))
+	cp.CreateNamespace(tb, name)
+	return name
 }
