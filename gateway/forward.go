@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,6 +14,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -65,7 +67,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		d := g.opts.Now().Sub(start)
 		g.metrics.request(f.c, r.Method, rec.status, protocol, d)
-		audit.done(rec.status, rec.bytes, d, "")
+		audit.done(rec.status, rec.written(), d, "")
 	}()
 
 	if g.draining.Load() {
@@ -282,9 +284,10 @@ func (p *bufferPool) Put(b []byte) {
 // Flush and Hijack through (streaming, upgrades).
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
-	wrote  bool
+	status   int
+	bytes    int64
+	wrote    bool
+	hijacked atomic.Int64 // bytes written to the client after an upgrade
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -301,11 +304,41 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Unwrap lets http.ResponseController reach Flush, Hijack and deadlines.
+// Unwrap lets http.ResponseController reach Flush and deadlines.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusRecorder) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Hijack passes the connection of an upgraded stream to
+// httputil.ReverseProxy, which hijacks only to relay a 101 Switching
+// Protocols response (it writes that response itself, never through
+// WriteHeader), and counts the bytes relayed to the client.
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !s.wrote {
+		s.status, s.wrote = http.StatusSwitchingProtocols, true
+	}
+	return &countingConn{Conn: conn, n: &s.hijacked}, brw, nil
+}
+
+// written is the number of body bytes sent to the client.
+func (s *statusRecorder) written() int64 { return s.bytes + s.hijacked.Load() }
+
+// countingConn counts the bytes written to a hijacked connection.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.n.Add(int64(n))
+	return n, err
 }
