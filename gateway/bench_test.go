@@ -63,6 +63,7 @@ func BenchmarkWarmRequest(b *testing.B) {
 			c := benchClient(b, e, ns+"/rec", string(token), bc.via, bc.ca)
 			warmGet(b, c, up.URL+"/")
 			b.ReportAllocs()
+			b.SetParallelism(8) // enough clients to keep both cores busy: a throughput, not a latency
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					warmGet(b, c, up.URL+"/")
