@@ -168,8 +168,11 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) {
-	if c.r != nil && c.r.Buffered() > 0 {
-		return c.r.Read(p)
+	if c.r != nil {
+		if c.r.Buffered() > 0 {
+			return c.r.Read(p)
+		}
+		c.r = nil // drained: let its 4 KiB buffer go (tunnels idle for long)
 	}
 	return c.Conn.Read(p)
 }
