@@ -6,13 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/gorilla/mux"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,8 +45,20 @@ type ConfigurationsAPIOptions struct {
 	Minter *tokens.Minter
 	// Reader reads Connectors and ConnectorClasses. Required.
 	Reader client.Reader
-	// ProxyCACert is the gateway CA certificate (PEM). Required.
+	// ProxyCACert is the gateway CA certificate (PEM). Required unless
+	// ProxyCA is given.
 	ProxyCACert []byte
+	// ProxyCA returns the current gateway CA certificate (PEM), read on
+	// every request (see CAFile). Default: a function returning ProxyCACert.
+	ProxyCA func() ([]byte, error)
+	// Rate is the sustained requests per second of one caller
+	// (ServiceAccount). Default 1.
+	Rate rate.Limit
+	// Burst is the burst of one caller. Default 5.
+	Burst int
+	// MaxCallers bounds the per-caller rate limiters kept (least recently
+	// used first out). Default 10000.
+	MaxCallers int
 	// Lifetime of the minted token. Default 30m.
 	Lifetime time.Duration
 	// RenderLimits bound each rendering.
@@ -58,6 +76,7 @@ type ConfigurationsAPIOptions struct {
 type ConfigurationsAPI struct {
 	opts     ConfigurationsAPIOptions
 	resolver *resolver
+	limiters *lru.Cache[string, *rate.Limiter]
 }
 
 // ConfigurationResponse is the JSON answer of the configurations API.
@@ -68,8 +87,25 @@ type ConfigurationResponse struct {
 
 // NewConfigurationsAPI checks opts and fills defaults.
 func NewConfigurationsAPI(opts ConfigurationsAPIOptions) (*ConfigurationsAPI, error) {
-	if opts.Callers == nil || opts.Authorizer == nil || opts.Minter == nil || opts.Reader == nil || len(opts.ProxyCACert) == 0 {
-		return nil, errors.New("csi: ConfigurationsAPIOptions.Callers, .Authorizer, .Minter, .Reader and .ProxyCACert are required")
+	if opts.Callers == nil || opts.Authorizer == nil || opts.Minter == nil || opts.Reader == nil || (len(opts.ProxyCACert) == 0 && opts.ProxyCA == nil) {
+		return nil, errors.New("csi: ConfigurationsAPIOptions.Callers, .Authorizer, .Minter, .Reader and .ProxyCACert (or .ProxyCA) are required")
+	}
+	if opts.ProxyCA == nil {
+		ca := opts.ProxyCACert
+		opts.ProxyCA = func() ([]byte, error) { return ca, nil }
+	}
+	if opts.Rate <= 0 {
+		opts.Rate = 1
+	}
+	if opts.Burst <= 0 {
+		opts.Burst = 5
+	}
+	if opts.MaxCallers <= 0 {
+		opts.MaxCallers = 10000
+	}
+	limiters, err := lru.New[string, *rate.Limiter](opts.MaxCallers)
+	if err != nil {
+		return nil, fmt.Errorf("csi: rate limiters: %w", err)
 	}
 	if opts.Lifetime == 0 {
 		opts.Lifetime = tokens.DefaultExpiration
@@ -80,7 +116,7 @@ func NewConfigurationsAPI(opts ConfigurationsAPIOptions) (*ConfigurationsAPI, er
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
 	}
-	return &ConfigurationsAPI{opts: opts, resolver: &resolver{reader: opts.Reader, authz: opts.Authorizer}}, nil
+	return &ConfigurationsAPI{opts: opts, resolver: &resolver{reader: opts.Reader, authz: opts.Authorizer}, limiters: limiters}, nil
 }
 
 // Register adds the route to r.
@@ -124,13 +160,18 @@ func (a *ConfigurationsAPI) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.WithValues("caller", caller.String())
+	if !a.allow(caller.Username()) {
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusTooManyRequests, "too many configuration requests from "+caller.Username()+"; retry later")
+		return
+	}
 	if file != "" {
 		if err := render.ValidateFileName(file); err != nil {
 			fail(http.StatusBadRequest, err.Error())
 			return
 		}
 	}
-	files, err := a.render(r.Context(), caller, connectorRef{Namespace: ns, Name: name}, configuration)
+	files, err := a.render(r.Context(), caller, connectorRef{Namespace: ns, Name: name}, configuration, file)
 	if err != nil {
 		code := codeOf(err)
 		if code == codes.Internal || code == codes.Unavailable {
@@ -142,8 +183,8 @@ func (a *ConfigurationsAPI) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if file != "" {
 		content, ok := files[file]
-		if !ok {
-			fail(http.StatusNotFound, fmt.Sprintf("configuration %s has no file %s (files: %s)", configuration, file, strings.Join(files.Names(), ", ")))
+		if !ok { // checked before minting; kept for safety
+			fail(http.StatusNotFound, fmt.Sprintf("configuration %s has no file %s", configuration, file))
 			return
 		}
 		log.Info("configuration file served", "file", file)
@@ -160,13 +201,38 @@ func (a *ConfigurationsAPI) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-func (a *ConfigurationsAPI) render(ctx context.Context, caller tokens.Identity, ref connectorRef, configuration string) (render.Files, error) {
+// allow reports whether caller is within its rate.
+func (a *ConfigurationsAPI) allow(caller string) bool {
+	l := rate.NewLimiter(a.opts.Rate, a.opts.Burst)
+	if prev, found, _ := a.limiters.PeekOrAdd(caller, l); found {
+		l = prev
+	}
+	return l.Allow()
+}
+
+func (a *ConfigurationsAPI) render(ctx context.Context, caller tokens.Identity, ref connectorRef, configuration, file string) (render.Files, error) {
 	if configuration == "" || strings.ContainsAny(configuration, ",!") {
 		return nil, newError(codes.InvalidArgument, nil, "configuration %q must be a single configuration name", configuration)
 	}
 	res, err := a.resolver.resolve(ctx, caller, []connectorRef{ref})
 	if err != nil {
 		return nil, err
+	}
+	if file != "" {
+		// Refuse an unknown file before minting a token for nothing.
+		names := render.BuiltinFiles()
+		for _, c := range res.class.Spec.Configurations {
+			if c.Name == configuration {
+				names = append(names, sortedKeys(c.Data)...)
+			}
+		}
+		if !slices.Contains(names, file) {
+			return nil, newError(codes.NotFound, nil, "configuration %s has no file %s (files: %s)", configuration, file, strings.Join(names, ", "))
+		}
+	}
+	ca, err := a.opts.ProxyCA()
+	if err != nil || len(ca) == 0 {
+		return nil, newError(codes.Unavailable, err, "cannot read the gateway CA certificate now; try again later")
 	}
 	var tok tokens.Token
 	if caller.PodName != "" && caller.PodUID != "" {
@@ -181,7 +247,7 @@ func (a *ConfigurationsAPI) render(ctx context.Context, caller tokens.Identity, 
 		return nil, newError(codes.Unavailable, err, "cannot mint a token now; try again later")
 	}
 	files, err := render.Render(render.Input{
-		Class: res.class, Connectors: res.connectors, Token: tok, ProxyCACert: a.opts.ProxyCACert,
+		Class: res.class, Connectors: res.connectors, Token: tok, ProxyCACert: ca,
 		Selection: configuration, Limits: a.opts.RenderLimits,
 	})
 	if err != nil {
@@ -212,6 +278,10 @@ type FetchOptions struct {
 	Token tokens.Token
 	// Client sends the request. Default: a client with a 30s timeout.
 	Client *http.Client
+	// AllowInsecure permits a plain http ControlURL to a host other than
+	// loopback; the caller's token then crosses the network in clear text.
+	// Default false: only https, or http to localhost/127.0.0.1/::1.
+	AllowInsecure bool
 }
 
 // maxFetchBytes bounds a fetched file.
@@ -234,6 +304,12 @@ func Fetch(ctx context.Context, opts FetchOptions) ([]byte, error) {
 	base, err := url.Parse(strings.TrimRight(opts.ControlURL, "/"))
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("control URL %q is not an absolute URL", opts.ControlURL)
+	}
+	switch {
+	case base.Scheme == "https":
+	case base.Scheme == "http" && (opts.AllowInsecure || isLoopback(base.Hostname())):
+	default:
+		return nil, fmt.Errorf("control URL %q must be https (http only to a loopback address, or with the insecure option): it carries your token", opts.ControlURL)
 	}
 	u := base.JoinPath("v1", "namespaces", opts.Namespace, "connectors", opts.Connector, "configurations", opts.Configuration)
 	u.RawQuery = url.Values{"file": {opts.File}}.Encode()
@@ -264,4 +340,46 @@ func Fetch(ctx context.Context, opts FetchOptions) ([]byte, error) {
 		return nil, fmt.Errorf("the configuration is larger than %d bytes", maxFetchBytes)
 	}
 	return body, nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// WritePrivateFile writes content to path with mode 0600, through a
+// temporary file in the same directory renamed over path, so that the
+// file is never readable by others, not even an existing one with a wider
+// mode, and never half written. `connectors kubeconfig -o FILE` uses it.
+func WritePrivateFile(path string, content []byte) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(content); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -6,10 +6,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/mux"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/connectors-io/connectors/csi"
@@ -19,6 +24,13 @@ import (
 
 // controlServer serves the configurations API on a test HTTP server.
 func controlServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	return controlServerWith(t, func(o *csi.ConfigurationsAPIOptions) { o.Burst = 100 })
+}
+
+// controlServerWith serves the configurations API with options changed by
+// mod.
+func controlServerWith(t *testing.T, mod func(*csi.ConfigurationsAPIOptions)) *httptest.Server {
 	t.Helper()
 	callers, err := tokens.NewReviewer(cp.Clientset, nil)
 	if err != nil {
@@ -32,10 +44,14 @@ func controlServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := csi.NewConfigurationsAPI(csi.ConfigurationsAPIOptions{
+	opts := csi.ConfigurationsAPIOptions{
 		Callers: callers, Authorizer: authz, Minter: minter, Reader: cp.Client, ProxyCACert: gatewayCA,
 		Logger: captured.logger(t.Name()),
-	})
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	api, err := csi.NewConfigurationsAPI(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +193,92 @@ func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
 			}
 			if err := json.Unmarshal(body, &e); err != nil || !strings.Contains(e.Error, tc.text) {
 				t.Errorf("body %s does not say %q", body, tc.text)
+			}
+		})
+	}
+}
+
+func TestTheConfigurationsAPIProtectsItsTokens(t *testing.T) {
+	ns := namespace(t)
+	applyQuickstart(t, ns)
+	cp.CreateServiceAccount(t, ns, "ci")
+	ciToken, _ := cp.RequestToken(t, ns, "ci", testbed.TokenOptions{})
+	// A minter on an address where nothing listens: minting fails (503).
+	unreachable, err := kubernetes.NewForConfig(&rest.Config{Host: "http://127.0.0.1:1", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadMinter, err := tokens.NewMinter(tokens.MinterOptions{Client: unreachable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(srv *httptest.Server, file string) error {
+		_, err := csi.Fetch(t.Context(), csi.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "k8s-connector", File: file, Token: tokens.Token(ciToken)})
+		return err
+	}
+	t.Run("a caller above its rate gets 429", func(t *testing.T) {
+		srv := controlServerWith(t, func(o *csi.ConfigurationsAPIOptions) { o.Rate, o.Burst = 0.001, 2 })
+		for i := range 3 {
+			err := fetch(srv, "")
+			if i < 2 && err != nil {
+				t.Fatalf("request %d: %v", i+1, err)
+			}
+			if i == 2 && (err == nil || !strings.Contains(err.Error(), "429")) {
+				t.Fatalf("request 3: %v, want 429", err)
+			}
+		}
+	})
+	t.Run("an unknown file is refused before a token is minted", func(t *testing.T) {
+		srv := controlServerWith(t, func(o *csi.ConfigurationsAPIOptions) { o.Minter = deadMinter })
+		if err := fetch(srv, "nope"); err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "has no file nope") {
+			t.Errorf("err = %v, want 404 without minting", err)
+		}
+	})
+	t.Run("a plain http control URL to another host is refused", func(t *testing.T) {
+		_, err := csi.Fetch(t.Context(), csi.FetchOptions{ControlURL: "http://connectors-control.example.com", Namespace: ns, Connector: "k8s-connector", Token: tokens.Token(ciToken)})
+		if err == nil || !strings.Contains(err.Error(), "must be https") {
+			t.Errorf("err = %v, want a refusal of plain http", err)
+		}
+	})
+}
+
+func TestAFetchedConfigurationIsWrittenPrivately(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		existing os.FileMode // 0: no file before
+	}{
+		{name: "a new file is created with mode 0600"},
+		{name: "an existing world-readable file is replaced by one with mode 0600", existing: 0o644},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if tc.existing != 0 {
+				if err := os.WriteFile(path, []byte("old"), tc.existing); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(path, tc.existing); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := csi.WritePrivateFile(path, []byte("new")); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("mode = %o, want 600", fi.Mode().Perm())
+			}
+			if b, _ := os.ReadFile(path); string(b) != "new" {
+				t.Errorf("content = %q, want new", b)
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if strings.Contains(e.Name(), ".tmp-") {
+					t.Errorf("temporary file %s left behind", e.Name())
+				}
 			}
 		})
 	}

@@ -69,15 +69,29 @@ type Options struct {
 	// Default: one on Clientset.
 	Authorizer *tokens.Authorizer
 	// ProxyCACert is the gateway CA certificate (PEM); it becomes
-	// .context.proxy.caCert, context.proxy.caCert and ca.crt. Required.
+	// .context.proxy.caCert, context.proxy.caCert and ca.crt. Required
+	// unless ProxyCA is given.
 	ProxyCACert []byte
+	// ProxyCA returns the current gateway CA certificate (PEM). It is called
+	// on every publish, so a republish after a CA rotation rewrites the
+	// files (see CAFile). Default: a function returning ProxyCACert.
+	ProxyCA func() ([]byte, error)
+	// Audience is the audience of the kubelet-provided token the driver
+	// takes from the volume context and of the tokens it mints. Default
+	// tokens.DefaultAudience; a Minter given in Minter must use the same.
+	Audience string
+	// KubeletRoot, when set (for example /var/lib/kubelet), restricts the
+	// target paths to <KubeletRoot>/pods/*/volumes/kubernetes.io~csi/*/mount.
+	// Default: any absolute path (tests, local runs).
+	KubeletRoot string
 	// PlainDirectory writes into a plain directory at the target path
 	// instead of mounting a tmpfs (for unprivileged local runs). Without
 	// it the driver still falls back to a plain directory, with a warning,
 	// when mounting is not permitted.
 	PlainDirectory bool
-	// TmpfsBytes caps the size of each tmpfs. Default 8 MiB (it holds two
-	// generations of the files).
+	// TmpfsBytes caps the size of each tmpfs. It must hold two generations
+	// of the files: at least 2 × RenderLimits.MaxTotalBytes + TmpfsSlack.
+	// Default exactly that (9 MiB with the default render limits).
 	TmpfsBytes int64
 	// RenderLimits bound each rendering. Zero values mean render's defaults.
 	RenderLimits render.Limits
@@ -93,6 +107,15 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the driver's logs. Default: discard.
 	Logger logr.Logger
+}
+
+// TmpfsSlack is the room a tmpfs needs beyond two generations of the
+// files: directories, symlinks and the rounding of files to pages.
+const TmpfsSlack = 1 << 20
+
+// MinTmpfsBytes is the smallest Options.TmpfsBytes accepted with limits.
+func MinTmpfsBytes(limits render.Limits) int64 {
+	return 2*int64(render.EffectiveLimits(limits).MaxTotalBytes) + TmpfsSlack
 }
 
 // Driver is the CSI Identity and Node services.
@@ -117,8 +140,18 @@ type volumeState struct {
 
 // New checks opts and fills defaults.
 func New(opts Options) (*Driver, error) {
-	if opts.Endpoint == "" || opts.NodeID == "" || opts.Reader == nil || len(opts.ProxyCACert) == 0 {
-		return nil, errors.New("csi: Options.Endpoint, .NodeID, .Reader and .ProxyCACert are required")
+	if opts.Endpoint == "" || opts.NodeID == "" || opts.Reader == nil || (len(opts.ProxyCACert) == 0 && opts.ProxyCA == nil) {
+		return nil, errors.New("csi: Options.Endpoint, .NodeID, .Reader and .ProxyCACert (or .ProxyCA) are required")
+	}
+	if opts.ProxyCA == nil {
+		ca := opts.ProxyCACert
+		opts.ProxyCA = func() ([]byte, error) { return ca, nil }
+	}
+	if opts.Audience == "" {
+		opts.Audience = tokens.DefaultAudience
+	}
+	if opts.KubeletRoot != "" && !filepath.IsAbs(opts.KubeletRoot) {
+		return nil, fmt.Errorf("csi: Options.KubeletRoot %q must be an absolute path", opts.KubeletRoot)
 	}
 	if opts.Clientset == nil && (opts.Minter == nil || opts.Authorizer == nil) {
 		return nil, errors.New("csi: Options.Clientset is required unless .Minter and .Authorizer are given")
@@ -131,7 +164,7 @@ func New(opts Options) (*Driver, error) {
 		opts.DriverName = DriverName
 	}
 	if opts.Minter == nil {
-		if opts.Minter, err = tokens.NewMinter(tokens.MinterOptions{Client: opts.Clientset}); err != nil {
+		if opts.Minter, err = tokens.NewMinter(tokens.MinterOptions{Client: opts.Clientset, Audience: opts.Audience}); err != nil {
 			return nil, fmt.Errorf("csi: %w", err)
 		}
 	}
@@ -140,8 +173,12 @@ func New(opts Options) (*Driver, error) {
 			return nil, fmt.Errorf("csi: %w", err)
 		}
 	}
+	minTmpfs := MinTmpfsBytes(opts.RenderLimits)
 	if opts.TmpfsBytes <= 0 {
-		opts.TmpfsBytes = 8 << 20
+		opts.TmpfsBytes = minTmpfs
+	}
+	if opts.TmpfsBytes < minTmpfs {
+		return nil, fmt.Errorf("csi: Options.TmpfsBytes %d is too small: a tmpfs must hold two generations of the files, at least 2 × %d (the render limit) + %d bytes = %d", opts.TmpfsBytes, render.EffectiveLimits(opts.RenderLimits).MaxTotalBytes, TmpfsSlack, minTmpfs)
 	}
 	if opts.RefreshAfter <= 0 || opts.RefreshAfter >= 1 {
 		opts.RefreshAfter = 0.8

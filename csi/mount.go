@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
@@ -25,12 +26,16 @@ func (d *Driver) mount(target string) (bool, error) {
 	if d.opts.PlainDirectory {
 		return false, nil
 	}
-	mounted, err := isMountPoint(target)
+	fstype, err := mountType(target)
 	if err != nil {
 		return false, err
 	}
-	if mounted {
+	switch fstype {
+	case "":
+	case "tmpfs":
 		return true, nil
+	default:
+		return false, newError(codes.FailedPrecondition, nil, "%s is already a %s mount the driver did not make", target, fstype)
 	}
 	opts := "mode=0755,size=" + strconv.FormatInt(d.opts.TmpfsBytes, 10)
 	err = unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts)
@@ -44,45 +49,123 @@ func (d *Driver) mount(target string) (bool, error) {
 	}
 }
 
-// cleanup unmounts target (if it is a mount point) and removes it. An
-// absent target is fine.
-func (d *Driver) cleanup(target string) error {
+// cleanup undoes what the driver did at target and nothing else: it
+// unmounts the tmpfs mounts on target (a mount of another type is refused,
+// as is any mount below target), removes the atomic writer's own entries
+// ("..data", "..data_tmp", the "..<timestamp>.<random>" generations, the
+// top-level symlinks into "..data") and, when removeDir is set, the then
+// empty target directory (never recursively; foreign content is left and
+// reported). An absent target is fine.
+func (d *Driver) cleanup(target string, removeDir bool) error {
 	for range 5 { // mounts may be stacked
-		mounted, err := isMountPoint(target)
+		mounts, err := MountPoints()
 		if err != nil {
 			return err
 		}
+		resolved, err := filepath.EvalSymlinks(target)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("resolve %s: %w", target, err)
+		}
+		fstype, mounted := mounts[resolved]
 		if !mounted {
 			break
 		}
-		if err := unix.Unmount(target, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		if fstype != "tmpfs" {
+			return newError(codes.FailedPrecondition, nil, "%s is a %s mount the driver did not make; left in place", target, fstype)
+		}
+		if err := unix.Unmount(resolved, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("unmount %s: %w", target, err)
 		}
 	}
-	if mounted, err := isMountPoint(target); err != nil || mounted {
-		return errors.Join(err, fmt.Errorf("%s is still a mount point", target))
+	resolved, err := filepath.EvalSymlinks(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	if err := os.RemoveAll(target); err != nil {
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", target, err)
+	}
+	mounts, err := MountPoints()
+	if err != nil {
+		return err
+	}
+	for m := range mounts {
+		if m == resolved || strings.HasPrefix(m, resolved+"/") {
+			return newError(codes.FailedPrecondition, nil, "%s has a mount at %s the driver did not make; left in place", target, m)
+		}
+	}
+	entries, err := os.ReadDir(resolved)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", target, err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		p := filepath.Join(resolved, name)
+		switch {
+		case name == dataDirName || name == newDataDirName:
+			if e.Type()&fs.ModeSymlink == 0 {
+				continue
+			}
+		case isGenerationDir(name) && e.IsDir():
+			if err := os.RemoveAll(p); err != nil {
+				return fmt.Errorf("remove %s: %w", p, err)
+			}
+			continue
+		case e.Type()&fs.ModeSymlink != 0:
+			if link, err := os.Readlink(p); err != nil || !strings.HasPrefix(link, dataDirName+"/") {
+				continue
+			}
+		default:
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+	}
+	if !removeDir {
+		return nil
+	}
+	if err := os.Remove(resolved); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("%s holds files the driver did not write; left in place: %w", target, errForeignContent)
+		}
 		return fmt.Errorf("remove %s: %w", target, err)
 	}
 	return nil
 }
 
-// isMountPoint reports whether path is a mount point, from
-// /proc/self/mountinfo.
-func isMountPoint(path string) (bool, error) {
+// errForeignContent: the target directory holds entries the driver did not
+// make, so cleanup left it in place.
+var errForeignContent = errors.New("foreign content")
+
+// isGenerationDir reports whether name is a generation directory of the
+// atomic writer: "..<timestamp>.<random>".
+func isGenerationDir(name string) bool {
+	rest, ok := strings.CutPrefix(name, "..")
+	if !ok || len(rest) <= len(timestampFmt)+1 || rest[len(timestampFmt)] != '.' {
+		return false
+	}
+	_, err := time.Parse(timestampFmt, rest[:len(timestampFmt)])
+	return err == nil
+}
+
+// mountType returns the filesystem type mounted at path ("" when path is
+// no mount point), from /proc/self/mountinfo.
+func mountType(path string) (string, error) {
 	resolved, err := filepath.EvalSymlinks(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return "", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("resolve %s: %w", path, err)
+		return "", fmt.Errorf("resolve %s: %w", path, err)
 	}
 	mounts, err := MountPoints()
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	return mounts[resolved] != "", nil
+	return mounts[resolved], nil
 }
 
 // MountPoints returns the mount points of this process's mount namespace

@@ -3,7 +3,10 @@ package csi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -58,7 +61,7 @@ type volumeRequest struct {
 	kubeletExpires time.Time
 }
 
-func parsePublish(req *csipb.NodePublishVolumeRequest) (*volumeRequest, error) {
+func parsePublish(req *csipb.NodePublishVolumeRequest, audience string) (*volumeRequest, error) {
 	if req.GetVolumeId() == "" {
 		return nil, newError(codes.InvalidArgument, nil, "volume ID is required")
 	}
@@ -123,7 +126,7 @@ func parsePublish(req *csipb.NodePublishVolumeRequest) (*volumeRequest, error) {
 			// The JSON error could quote the token; do not pass it on.
 			return nil, newError(codes.InvalidArgument, nil, "%s is not a JSON map of audience to {token, expirationTimestamp}", KeyServiceAccountTokens)
 		}
-		if t, ok := toks[tokens.DefaultAudience]; ok && t.Token != "" {
+		if t, ok := toks[audience]; ok && t.Token != "" {
 			r.kubeletToken, r.kubeletExpires = tokens.Token(t.Token), t.ExpirationTimestamp
 		}
 	}
@@ -178,7 +181,7 @@ func connectorRefs(vc map[string]string, podNamespace string) ([]connectorRef, e
 // path; called again by the kubelet (requiresRepublish), it rewrites only
 // what changed.
 func (d *Driver) NodePublishVolume(ctx context.Context, req *csipb.NodePublishVolumeRequest) (*csipb.NodePublishVolumeResponse, error) {
-	vr, err := parsePublish(req)
+	vr, err := parsePublish(req, d.opts.Audience)
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -189,15 +192,22 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csipb.NodePublishVo
 	defer unlock()
 	log := d.opts.Logger.WithValues("volumeID", vr.volumeID, "pod", vr.pod.Namespace+"/"+vr.pod.Name)
 
+	if err := d.checkTarget(vr.target); err != nil {
+		return nil, grpcError(err)
+	}
 	published, err := isPublished(vr.target)
 	if err != nil {
 		return nil, grpcError(err)
 	}
+	// A target that existed before a first publish is not the driver's to
+	// remove: a failed publish only undoes its own mount and files.
+	_, statErr := os.Lstat(vr.target)
+	removeDir := errors.Is(statErr, fs.ErrNotExist)
 	files, state, err := d.renderVolume(ctx, vr)
 	if err != nil {
 		if !published {
 			// Nothing may be left behind by a failed first publish.
-			if cerr := d.cleanup(vr.target); cerr != nil {
+			if cerr := d.cleanup(vr.target, removeDir); cerr != nil {
 				log.Error(cerr, "clean up after a failed publish", "target", vr.target)
 			}
 		}
@@ -206,7 +216,7 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csipb.NodePublishVo
 	if !published {
 		tmpfs, err := d.mount(vr.target)
 		if err != nil {
-			if cerr := d.cleanup(vr.target); cerr != nil {
+			if cerr := d.cleanup(vr.target, removeDir); cerr != nil {
 				log.Error(cerr, "clean up after a failed mount", "target", vr.target)
 			}
 			return nil, grpcError(err)
@@ -218,7 +228,7 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csipb.NodePublishVo
 	written, err := writeAtomic(vr.target, files, d.opts.Now())
 	if err != nil {
 		if !published {
-			if cerr := d.cleanup(vr.target); cerr != nil {
+			if cerr := d.cleanup(vr.target, removeDir); cerr != nil {
 				log.Error(cerr, "clean up after a failed write", "target", vr.target)
 			}
 		}
@@ -243,8 +253,14 @@ func (d *Driver) renderVolume(ctx context.Context, vr *volumeRequest) (render.Fi
 	if err != nil {
 		return nil, nil, err
 	}
+	// Read on every publish: a republish after a CA rotation rewrites the
+	// files holding it.
+	ca, err := d.opts.ProxyCA()
+	if err != nil || len(ca) == 0 {
+		return nil, nil, newError(codes.Unavailable, err, "cannot read the gateway CA certificate now; try again later")
+	}
 	files, err := render.Render(render.Input{
-		Class: res.class, Connectors: res.connectors, Token: token, ProxyCACert: d.opts.ProxyCACert,
+		Class: res.class, Connectors: res.connectors, Token: token, ProxyCACert: ca,
 		Selection: vr.selection, Params: vr.params, Limits: d.opts.RenderLimits,
 	})
 	if err != nil {
@@ -290,8 +306,17 @@ func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csipb.NodeUnpubli
 		return nil, grpcError(newError(codes.Aborted, err, "another operation on target %s is in progress", target))
 	}
 	defer unlock()
+	if err := d.checkTarget(target); err != nil {
+		return nil, grpcError(err)
+	}
 	d.volumes.Remove(target)
-	if err := d.cleanup(target); err != nil {
+	err = d.cleanup(target, true)
+	if errors.Is(err, errForeignContent) {
+		// The driver's own files are gone; what remains is not its to delete.
+		d.opts.Logger.Info("WARNING: unpublished, but the target keeps entries the driver did not write", "volumeID", req.GetVolumeId(), "target", target)
+		err = nil
+	}
+	if err != nil {
 		return nil, grpcError(fmt.Errorf("unpublish %s: %w", target, err))
 	}
 	return &csipb.NodeUnpublishVolumeResponse{}, nil
@@ -305,4 +330,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkTarget refuses a target outside the kubelet's CSI volume layout
+// when Options.KubeletRoot is set.
+func (d *Driver) checkTarget(target string) error {
+	if d.opts.KubeletRoot == "" {
+		return nil
+	}
+	pattern := filepath.Join(filepath.Clean(d.opts.KubeletRoot), "pods", "*", "volumes", "kubernetes.io~csi", "*", "mount")
+	if ok, err := filepath.Match(pattern, target); err != nil || !ok {
+		return newError(codes.InvalidArgument, err, "target path %q is not a CSI volume mount of the kubelet (%s)", target, pattern)
+	}
+	return nil
 }

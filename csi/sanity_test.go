@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	csipb "github.com/container-storage-interface/spec/lib/go/csi"
@@ -17,7 +18,9 @@ import (
 
 // TestCSISanity runs csi-sanity's Identity and Node suites against the
 // driver over its unix socket. The driver has no Controller service, so
-// the test's dial options stand in for the kubelet: CreateVolume (which
+// the test's dial options stand in for the kubelet: they report a
+// Controller service (without capabilities) so that sanity runs its
+// publish specs, and CreateVolume (which
 // sanity calls to get a volume to publish) is answered on the client side
 // with the volume context the kubelet sends for an inline ephemeral volume
 // of a real pod, and NodePublishVolume gets readOnly: true, as every
@@ -33,6 +36,11 @@ func TestCSISanity(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// published counts the NodePublishVolume calls of a volume made by the
+	// stand-in: the "should work" and "should be idempotent" specs must run.
+	// The specs still skipped need capabilities an ephemeral-only driver
+	// does not have (staging, stats, expansion, health, multi-writer).
+	var published atomic.Int64
 	cfg := sanity.NewTestConfig()
 	cfg.Address = "unix://" + d.socket
 	cfg.TargetPath = filepath.Join(dir, "target")
@@ -40,7 +48,7 @@ func TestCSISanity(t *testing.T) {
 	cfg.IdempotentCount = 3
 	cfg.DialOptions = []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(kubeletStandIn(pod)),
+		grpc.WithUnaryInterceptor(kubeletStandIn(pod, &published)),
 	}
 	sanity.GinkgoTest(&cfg)
 	gomega.RegisterFailHandler(ginkgo.Fail)
@@ -49,12 +57,15 @@ func TestCSISanity(t *testing.T) {
 	if !ginkgo.RunSpecs(t, "connectors-csi sanity", suite, reporter) {
 		t.Error("csi-sanity failed")
 	}
+	if published.Load() == 0 {
+		t.Error("csi-sanity ran none of its NodePublishVolume specs of a created volume")
+	}
 }
 
 // kubeletStandIn answers CreateVolume and DeleteVolume on the client side
 // and makes NodePublishVolume requests look like the kubelet's for an
 // inline volume of pod; every other call goes to the driver.
-func kubeletStandIn(pod *corev1.Pod) grpc.UnaryClientInterceptor {
+func kubeletStandIn(pod *corev1.Pod, published *atomic.Int64) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		switch method {
 		case csipb.Controller_CreateVolume_FullMethodName:
@@ -64,8 +75,24 @@ func kubeletStandIn(pod *corev1.Pod) grpc.UnaryClientInterceptor {
 			return nil
 		case csipb.Controller_DeleteVolume_FullMethodName:
 			return nil
+		case csipb.Identity_GetPluginCapabilities_FullMethodName:
+			// csi-sanity runs its NodePublishVolume specs only for a plugin
+			// with a Controller service (it gets the volume to publish from
+			// CreateVolume); the stand-in above plays that service.
+			if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+				return err
+			}
+			r := reply.(*csipb.GetPluginCapabilitiesResponse)
+			r.Capabilities = append(r.Capabilities, &csipb.PluginCapability{Type: &csipb.PluginCapability_Service_{
+				Service: &csipb.PluginCapability_Service{Type: csipb.PluginCapability_Service_CONTROLLER_SERVICE},
+			}})
+			return nil
+		case csipb.Controller_ControllerGetCapabilities_FullMethodName:
+			// No controller capabilities: no attach, no snapshots, no listing.
+			return nil
 		case csipb.Node_NodePublishVolume_FullMethodName:
 			if r := req.(*csipb.NodePublishVolumeRequest); len(r.GetVolumeContext()) > 0 {
+				published.Add(1)
 				r.Readonly = true
 			}
 		}

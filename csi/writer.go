@@ -27,7 +27,12 @@ const (
 // already holds the same contents it writes nothing and returns false. The
 // previous generation is kept until the next swap, so a reader that
 // resolved "..data" just before a swap still finds its file.
-func writeAtomic(dir string, files render.Files, now time.Time) (bool, error) {
+//
+// Before writing it removes every generation but the current one (a
+// previous one, or one left by a failed write), so a full tmpfs never holds
+// more than the current and the new generation; a failed write removes
+// its new generation.
+func writeAtomic(dir string, files render.Files, now time.Time) (written bool, err error) {
 	current, currentDir, err := readCurrent(dir)
 	if err != nil {
 		return false, err
@@ -35,10 +40,19 @@ func writeAtomic(dir string, files render.Files, now time.Time) (bool, error) {
 	if currentDir != "" && current.Equal(files) {
 		return false, nil
 	}
+	if err := pruneGenerations(dir, currentDir); err != nil {
+		return false, err
+	}
 	genDir, err := os.MkdirTemp(dir, ".."+now.UTC().Format(timestampFmt)+".")
 	if err != nil {
 		return false, fmt.Errorf("create the new generation: %w", err)
 	}
+	swapped := false
+	defer func() {
+		if err != nil && !swapped {
+			_ = os.RemoveAll(genDir)
+		}
+	}()
 	if err := os.Chmod(genDir, 0o755); err != nil {
 		return false, fmt.Errorf("chmod the new generation: %w", err)
 	}
@@ -61,7 +75,10 @@ func writeAtomic(dir string, files render.Files, now time.Time) (bool, error) {
 	if err := os.Rename(tmpLink, filepath.Join(dir, dataDirName)); err != nil {
 		return false, fmt.Errorf("swap %s: %w", dataDirName, err)
 	}
-	// Visible names: add the new ones, then drop those that went away.
+	swapped = true
+	// Visible names, after the swap (a new name's symlink points into
+	// "..data" and must not dangle): add the new ones, then drop those that
+	// went away.
 	for _, name := range files.Names() {
 		link := filepath.Join(dir, name)
 		want := filepath.Join(dataDirName, name)
@@ -84,7 +101,7 @@ func writeAtomic(dir string, files render.Files, now time.Time) (bool, error) {
 		p := filepath.Join(dir, name)
 		switch {
 		case name == dataDirName || name == filepath.Base(genDir) || name == currentDir:
-		case strings.HasPrefix(name, "..") && e.IsDir():
+		case isGenerationDir(name) && e.IsDir():
 			if err := os.RemoveAll(p); err != nil {
 				return false, fmt.Errorf("remove the old generation %s: %w", name, err)
 			}
@@ -135,4 +152,21 @@ func isPublished(target string) (bool, error) {
 		return false, fmt.Errorf("inspect %s: %w", target, err)
 	}
 	return fi.Mode()&fs.ModeSymlink != 0, nil
+}
+
+// pruneGenerations removes the generation directories of dir other than
+// keep.
+func pruneGenerations(dir, keep string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if name := e.Name(); name != keep && isGenerationDir(name) && e.IsDir() {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return fmt.Errorf("remove the old generation %s: %w", name, err)
+			}
+		}
+	}
+	return nil
 }

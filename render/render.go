@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"reflect"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -71,6 +75,9 @@ type Limits struct {
 	// Timeout bounds the execution of all templates. Default 2s.
 	Timeout time.Duration
 }
+
+// EffectiveLimits returns l with the defaults filled in.
+func EffectiveLimits(l Limits) Limits { return l.withDefaults() }
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxFileBytes <= 0 {
@@ -288,7 +295,7 @@ func render(in Input) (Files, error) {
 				return nil, fmt.Errorf("%w: %s: the file name is already taken by a built-in file or another configuration", ErrInvalid, where)
 			}
 			budget := min(lim.MaxFileBytes, lim.MaxTotalBytes-total)
-			out, err := execute(fileName, c.Data[fileName], data, budget, time.Until(deadline))
+			out, err := execute(fileName, c.Data[fileName], data, budget, lim.MaxTotalBytes, time.Until(deadline))
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", where, err)
 			}
@@ -446,12 +453,160 @@ func connectorData(c *connectorsv1alpha1.Connector) map[string]any {
 	}
 }
 
-// funcs is sprig without the functions that read the process environment.
-func funcs() template.FuncMap {
+// executionSlots bounds the template executions running at once in this
+// process (max(2, GOMAXPROCS)). It is process-wide on purpose, and fixed at
+// start: a run abandoned at its time limit keeps its slot until it really
+// ends, so runaway templates cannot pile up goroutines and memory whichever
+// caller started them.
+var executionSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// errTooBig is panicked by a capped function; text/template turns the
+// panic of a function into an execution error.
+type errTooBig struct {
+	function string
+	n        float64
+	limit    int
+}
+
+func (e errTooBig) Error() string {
+	return fmt.Sprintf("%s would produce %.0f items or bytes, more than the limit of %d", e.function, e.n, e.limit)
+}
+
+// stepCount is the number of values untilStep(start, stop, step) yields.
+func stepCount(start, stop, step int) float64 {
+	if step == 0 || (stop < start) != (step < 0) || stop == start {
+		return 0
+	}
+	return math.Ceil(math.Abs(float64(stop)-float64(start)) / math.Abs(float64(step)))
+}
+
+// funcs is sprig without the functions that read the process environment
+// or generate keys, with the functions that allocate by a numeric argument
+// (repeat, until, untilStep, seq, indent, the rand* family) refusing
+// before they allocate more than maxBytes bytes or maxBytes/8 list items,
+// and every function's string, list or map result checked against the
+// same bound (so that repeated doubling stops at it).
+func funcs(maxBytes int) template.FuncMap {
 	f := sprig.TxtFuncMap()
-	delete(f, "env")
-	delete(f, "expandenv")
+	for _, name := range []string{"env", "expandenv", "genPrivateKey", "genCA", "genCAWithKey",
+		"genSelfSignedCert", "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "buildCustomCert"} {
+		delete(f, name)
+	}
+	maxItems := max(1, maxBytes/8)
+	check := func(function string, n float64, limit int) {
+		if n > float64(limit) {
+			panic(errTooBig{function: function, n: n, limit: limit})
+		}
+	}
+	seq := f["seq"].(func(...int) string)
+	f["repeat"] = func(count int, str string) string {
+		check("repeat", float64(count)*float64(max(1, len(str))), maxBytes)
+		return strings.Repeat(str, max(0, count))
+	}
+	f["until"] = func(count int) []int {
+		step := 1
+		if count < 0 {
+			step = -1
+		}
+		check("until", stepCount(0, count, step), maxItems)
+		return untilStep(0, count, step)
+	}
+	f["untilStep"] = func(start, stop, step int) []int {
+		check("untilStep", stepCount(start, stop, step), maxItems)
+		return untilStep(start, stop, step)
+	}
+	f["seq"] = func(params ...int) string {
+		var n float64
+		switch len(params) {
+		case 1:
+			n = math.Abs(float64(params[0])-1) + 1
+		case 2:
+			n = math.Abs(float64(params[1])-float64(params[0])) + 1
+		case 3:
+			if params[1] != 0 {
+				n = math.Abs(float64(params[2])-float64(params[0]))/math.Abs(float64(params[1])) + 1
+			}
+		}
+		check("seq", n, maxItems)
+		return seq(params...)
+	}
+	for _, name := range []string{"indent", "nindent"} {
+		orig := f[name].(func(int, string) string)
+		f[name] = func(spaces int, v string) string {
+			check(name, float64(spaces+1)*float64(strings.Count(v, "\n")+1)+float64(len(v)), maxBytes)
+			return orig(spaces, v)
+		}
+	}
+	for _, name := range []string{"randAlphaNum", "randAlpha", "randAscii", "randNumeric"} {
+		orig := f[name].(func(int) string)
+		f[name] = func(count int) string {
+			check(name, float64(count), maxBytes)
+			return orig(count)
+		}
+	}
+	randBytes := f["randBytes"].(func(int) (string, error))
+	f["randBytes"] = func(count int) (string, error) {
+		check("randBytes", float64(count)*4/3, maxBytes)
+		return randBytes(count)
+	}
+	// text/template's own print functions, which a FuncMap entry overrides.
+	f["print"], f["printf"], f["println"] = fmt.Sprint, fmt.Sprintf, fmt.Sprintln
+	for name, fn := range f {
+		f[name] = boundResult(name, fn, maxBytes)
+	}
 	return f
+}
+
+// untilStep is sprig's untilStep.
+func untilStep(start, stop, step int) []int {
+	v := []int{}
+	if stop < start {
+		if step >= 0 {
+			return v
+		}
+		for i := start; i > stop; i += step {
+			v = append(v, i)
+		}
+		return v
+	}
+	if step <= 0 {
+		return v
+	}
+	for i := start; i < stop; i += step {
+		v = append(v, i)
+	}
+	return v
+}
+
+// boundResult wraps fn so that a string, byte slice, list or map result
+// longer than limit fails the template.
+func boundResult(name string, fn any, limit int) any {
+	v := reflect.ValueOf(fn)
+	if v.Kind() != reflect.Func {
+		return fn
+	}
+	t := v.Type()
+	return reflect.MakeFunc(t, func(args []reflect.Value) []reflect.Value {
+		var out []reflect.Value
+		if t.IsVariadic() {
+			out = v.CallSlice(args)
+		} else {
+			out = v.Call(args)
+		}
+		if len(out) > 0 {
+			r := out[0]
+			for r.Kind() == reflect.Interface && !r.IsNil() {
+				r = r.Elem()
+			}
+			switch r.Kind() {
+			case reflect.String, reflect.Slice, reflect.Array, reflect.Map:
+				if r.Len() > limit {
+					panic(errTooBig{function: name, n: float64(r.Len()), limit: limit})
+				}
+			}
+		}
+		return out
+	}).Interface()
 }
 
 // errOutputTooLarge stops a template whose output exceeds its budget.
@@ -469,11 +624,42 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// position returns "name:line:col" of a template execution error, without
+// anything else of its message: the message of a function can carry the
+// template's data (sprig's fail, a failed urlParse), and data derived from
+// the token (encoded, truncated) cannot be recognised and redacted.
+func position(name string, err error) string {
+	var ee template.ExecError
+	if !errors.As(err, &ee) {
+		return ""
+	}
+	rest, ok := strings.CutPrefix(ee.Error(), "template: "+name+":")
+	if !ok {
+		return ""
+	}
+	pos := rest
+	if i := strings.Index(rest, ": "); i >= 0 {
+		pos = rest[:i]
+	}
+	line, col, _ := strings.Cut(pos, ":")
+	if _, err := strconv.Atoi(line); err != nil {
+		return ""
+	}
+	if col != "" {
+		if _, err := strconv.Atoi(col); err != nil {
+			return name + ":" + line
+		}
+		return name + ":" + line + ":" + col
+	}
+	return name + ":" + line
+}
+
 // execute runs one template with an output budget and a timeout. A template
 // that overruns the timeout is abandoned; its goroutine ends at the latest
-// when it exceeds the output budget or finishes.
-func execute(name, src string, data map[string]any, budget int, timeout time.Duration) ([]byte, error) {
-	tmpl, err := template.New(name).Option("missingkey=error").Funcs(funcs()).Parse(src)
+// when it exceeds the output budget or finishes, and keeps its execution
+// slot until then.
+func execute(name, src string, data map[string]any, budget, maxBytes int, timeout time.Duration) ([]byte, error) {
+	tmpl, err := template.New(name).Option("missingkey=error").Funcs(funcs(maxBytes)).Parse(src)
 	if err != nil {
 		return nil, fmt.Errorf("%w: parse: %w", ErrTemplate, err)
 	}
@@ -483,25 +669,40 @@ func execute(name, src string, data map[string]any, budget int, timeout time.Dur
 	if timeout <= 0 {
 		return nil, fmt.Errorf("%w: rendering took longer than the time limit", ErrTemplate)
 	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	sem := executionSlots
+	select {
+	case sem <- struct{}{}:
+	case <-timer.C:
+		return nil, fmt.Errorf("%w: waited longer than %s for one of the %d template execution slots (too many renderings at once)", ErrTemplate, timeout, cap(sem))
+	}
 	type result struct {
 		out []byte
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
+		defer func() { <-sem }()
 		out := &limitedBuffer{limit: budget}
 		err := tmpl.Execute(out, data)
 		done <- result{out.buf.Bytes(), err}
 	}()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
 	select {
 	case r := <-done:
-		if errors.Is(r.err, errOutputTooLarge) {
+		var tooBig errTooBig
+		switch {
+		case errors.Is(r.err, errOutputTooLarge):
 			return nil, fmt.Errorf("%w: the output exceeds the limit of %d bytes", ErrTemplate, budget)
-		}
-		if r.err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrTemplate, r.err)
+		case errors.As(r.err, &tooBig):
+			// The message holds only the function name and numbers.
+			return nil, fmt.Errorf("%w: at %s: %w", ErrTemplate, position(name, r.err), tooBig)
+		case r.err != nil:
+			pos := position(name, r.err)
+			if pos == "" {
+				pos = name
+			}
+			return nil, fmt.Errorf("%w: execution failed at %s (the message is withheld: it may hold the token)", ErrTemplate, pos)
 		}
 		return r.out, nil
 	case <-timer.C:

@@ -2,6 +2,7 @@ package render_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -190,12 +191,27 @@ func TestSelectionsAndTheirErrors(t *testing.T) {
 			mod: func(in *render.Input) {
 				in.Class.Spec.Configurations[0].Data["kubeconfig"] = "{{ .connector.spec.nope }}"
 			},
-			wantErr: render.ErrTemplate, wantText: []string{"nope"}},
+			wantErr: render.ErrTemplate, wantText: []string{"file kubeconfig", "at kubeconfig:1:"}},
 		{name: "a template that fails with the token never puts the token into the error", selection: "kubeconfig",
 			mod: func(in *render.Input) {
 				in.Class.Spec.Configurations[0].Data["kubeconfig"] = "{{ fail .context.token }}"
 			},
-			wantErr: render.ErrTemplate, wantText: []string{"[redacted]"}},
+			wantErr: render.ErrTemplate, wantText: []string{"at kubeconfig:1:3", "withheld"}},
+		{name: "a template that fails with the base64-encoded token keeps it out of the error", selection: "kubeconfig",
+			mod: func(in *render.Input) {
+				in.Class.Spec.Configurations[0].Data["kubeconfig"] = "line one\n  {{ fail (b64enc .context.token) }}"
+			},
+			wantErr: render.ErrTemplate, wantText: []string{"configuration kubeconfig, file kubeconfig", "at kubeconfig:2:5"}},
+		{name: "a template that fails with a prefix of the token keeps it out of the error", selection: "kubeconfig",
+			mod: func(in *render.Input) {
+				in.Class.Spec.Configurations[0].Data["kubeconfig"] = "{{ fail (trunc 30 .context.token) }}"
+			},
+			wantErr: render.ErrTemplate, wantText: []string{"at kubeconfig:1:3"}},
+		{name: "a failed urlParse of the proxy URL keeps the token out of the error", selection: "kubeconfig",
+			mod: func(in *render.Input) {
+				in.Class.Spec.Configurations[0].Data["kubeconfig"] = "{{ urlParse (printf \"%s\\x7f\" (urlquery .context.token)) }}"
+			},
+			wantErr: render.ErrTemplate, wantText: []string{"at kubeconfig:1:3"}},
 		{name: "the environment of the driver is out of reach", selection: "kubeconfig",
 			mod:     func(in *render.Input) { in.Class.Spec.Configurations[0].Data["kubeconfig"] = `{{ env "HOME" }}` },
 			wantErr: render.ErrTemplate, wantText: []string{`function "env" not defined`}},
@@ -232,8 +248,10 @@ func TestSelectionsAndTheirErrors(t *testing.T) {
 						t.Errorf("error %q does not say %q", err, s)
 					}
 				}
-				if strings.Contains(err.Error(), string(sampleToken)) {
-					t.Error("the error contains the token")
+				for _, form := range []string{string(sampleToken), string(sampleToken)[:20], base64.StdEncoding.EncodeToString([]byte(sampleToken))[:20], string(sampleToken)[len(sampleToken)-20:]} {
+					if strings.Contains(err.Error(), form) {
+						t.Error("the error contains the token or a part or an encoding of it")
+					}
 				}
 				return
 			}
@@ -260,5 +278,36 @@ func TestAGivenParameterIsRendered(t *testing.T) {
 	}
 	if string(files["cluster"]) != "prod" {
 		t.Errorf("cluster = %q, want prod", files["cluster"])
+	}
+}
+
+func TestTemplatesThatWouldAllocateByANumberFailFast(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		template string
+		wantText string
+	}{
+		{name: "a huge repeat fails before it allocates", template: `{{ repeat 300000000 "x" | len }}`, wantText: "repeat would produce 300000000"},
+		{name: "a huge until fails before it allocates", template: `{{ until 100000000 | len }}`, wantText: "until would produce"},
+		{name: "a huge untilStep fails before it allocates", template: `{{ untilStep 0 100000000 1 | len }}`, wantText: "untilStep would produce"},
+		{name: "a huge seq fails before it allocates", template: `{{ seq 100000000 | len }}`, wantText: "seq would produce"},
+		{name: "a huge randAlpha fails before it allocates", template: `{{ randAlpha 300000000 | len }}`, wantText: "randAlpha would produce"},
+		{name: "a huge indent fails before it allocates", template: `{{ indent 300000000 "x" | len }}`, wantText: "indent would produce"},
+		{name: "doubling a string in a loop stops at the bound", template: `{{ $s := "xxxxxxxx" }}{{ range until 60 }}{{ $s = cat $s $s }}{{ end }}{{ len $s }}`, wantText: "cat would produce"},
+		{name: "doubling with printf stops at the bound", template: `{{ $s := "xxxxxxxx" }}{{ range until 60 }}{{ $s = printf "%s%s" $s $s }}{{ end }}{{ len $s }}`, wantText: "printf would produce"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := quickstartInput(t)
+			in.Class.Spec.Configurations[0].Data["kubeconfig"] = tc.template
+			in.Limits.Timeout = 10 * time.Second
+			start := time.Now()
+			_, err := render.Render(in)
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("the rendering took %s, want it to fail fast", took)
+			}
+			if !errors.Is(err, render.ErrTemplate) || !strings.Contains(err.Error(), tc.wantText) || !strings.Contains(err.Error(), "file kubeconfig") {
+				t.Fatalf("err = %v, want a template error naming the file and saying %q", err, tc.wantText)
+			}
+		})
 	}
 }

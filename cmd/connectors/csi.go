@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/connectors-io/connectors/csi"
+	"github.com/connectors-io/connectors/tokens"
 )
 
 func newCSICommand() *cobra.Command {
@@ -31,8 +32,11 @@ func newCSICommand() *cobra.Command {
 			if caFile == "" {
 				return fmt.Errorf("--proxy-ca-file is required: the gateway CA certificate (PEM)")
 			}
-			if opts.ProxyCACert, err = os.ReadFile(caFile); err != nil {
-				return fmt.Errorf("read the gateway CA: %w", err)
+			// Re-read when the file changes: a republish after a CA rotation
+			// rewrites the volumes.
+			opts.ProxyCA = csi.CAFile(caFile)
+			if _, err := opts.ProxyCA(); err != nil {
+				return err
 			}
 			scheme, err := newScheme()
 			if err != nil {
@@ -58,6 +62,8 @@ func newCSICommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.DriverName, "driver-name", csi.DriverName, "CSI driver name (the CSIDriver object's name)")
 	cmd.Flags().StringVar(&caFile, "proxy-ca-file", "", "gateway CA certificate (PEM) written into the configurations")
 	cmd.Flags().BoolVar(&opts.PlainDirectory, "plain-directory", false, "write into plain directories instead of tmpfs mounts (unprivileged local runs)")
-	cmd.Flags().Int64Var(&opts.TmpfsBytes, "tmpfs-size", 8<<20, "size cap of each volume's tmpfs, in bytes")
+	cmd.Flags().Int64Var(&opts.TmpfsBytes, "tmpfs-size", 0, "size cap of each volume's tmpfs, in bytes (default and minimum: two generations of the files + 1 MiB, 9 MiB)")
+	cmd.Flags().StringVar(&opts.KubeletRoot, "kubelet-root", "", "when set (for example /var/lib/kubelet), accept only target paths <root>/pods/*/volumes/kubernetes.io~csi/*/mount")
+	cmd.Flags().StringVar(&opts.Audience, "audience", tokens.DefaultAudience, "audience of the kubelet-provided and minted proxy tokens")
 	return cmd
 }

@@ -39,10 +39,7 @@ func newKubeconfigCommand() *cobra.Command {
 				_, err = cmd.OutOrStdout().Write(content)
 				return err
 			}
-			if err := os.WriteFile(output, content, 0o600); err != nil {
-				return fmt.Errorf("write %s: %w", output, err)
-			}
-			return nil
+			return csi.WritePrivateFile(output, content)
 		},
 	}
 	cmd.Flags().StringVar(&opts.ControlURL, "control-url", "", "base URL of the control API (required)")
@@ -51,6 +48,7 @@ func newKubeconfigCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.Configuration, "configuration", "kubeconfig", "configuration of the connector's class")
 	cmd.Flags().StringVar(&opts.File, "file", "", "file of the configuration (default: the configuration's name)")
 	cmd.Flags().StringVar(&tokenFile, "token-file", defaultTokenFile, "file holding your ServiceAccount token")
+	cmd.Flags().BoolVar(&opts.AllowInsecure, "insecure-allow-http", false, "allow a plain http --control-url to a host other than loopback (sends your token in clear text)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file (mode 0600) instead of stdout")
 	for _, f := range []string{"control-url", "namespace", "connector"} {
 		_ = cmd.MarkFlagRequired(f)
