@@ -172,20 +172,22 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 		}
 	}
 	for _, ref := range s.refs {
+		// Authorization first: whether a connector exists is only told to
+		// identities that may use it.
+		if err := g.opts.Authorizer.Authorize(ctx, s.id, ref.namespace, ref.name); err != nil {
+			if errors.Is(err, tokens.ErrForbidden) {
+				note(perr(http.StatusForbidden, "%s", err.Error()))
+			} else {
+				note(perr(http.StatusServiceUnavailable, "cannot authorize now: %s", err.Error()))
+			}
+			continue
+		}
 		c, err := g.state.connector(ctx, ref.namespace, ref.name)
 		if err != nil {
 			if apierrors.IsNotFound(err) {
 				note(perr(http.StatusNotFound, "connector %s not found", ref))
 			} else {
 				note(perr(http.StatusServiceUnavailable, "cannot read connector %s now", ref))
-			}
-			continue
-		}
-		if err := g.opts.Authorizer.Authorize(ctx, s.id, ref.namespace, ref.name); err != nil {
-			if errors.Is(err, tokens.ErrForbidden) {
-				note(perr(http.StatusForbidden, "%s", err.Error()))
-			} else {
-				note(perr(http.StatusServiceUnavailable, "cannot authorize now: %s", err.Error()))
 			}
 			continue
 		}

@@ -183,6 +183,7 @@ func TestTheGatewayRefusesWhatItMust(t *testing.T) {
 		{name: "a token of another namespace without RBAC is 403", target: target, auth: ns + "/rec:" + string(foreign), want: 403, say: "may not get connector " + ns + "/rec"},
 		{name: "a target that is not the connector's is 403", target: bystander.Addr().String(), auth: ns + "/rec:" + string(token), want: 403, say: "is not an address of connector " + ns + "/rec"},
 		{name: "a missing connector is 404", target: target, auth: ns + "/missing:" + string(token), want: 404, say: "connector " + ns + "/missing not found"},
+		{name: "a missing connector of another namespace is 403: its existence is not told", target: target, auth: other + "/missing:" + string(token), want: 403, say: "may not get connector " + other + "/missing"},
 		{name: "a connector that is not Ready is 503 with its reason", target: "10.255.255.1:6443", auth: ns + "/down:" + string(token), want: 503, say: "ConnectionFailed: liveness probe"},
 	}
 	for _, tt := range tests {
