@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -77,6 +78,9 @@ func newGatewayCommand() *cobra.Command {
 }
 
 func runGateway(ctx context.Context, f gatewayFlags, namespace string, cfg *rest.Config, log logr.Logger) error {
+	if f.caCertFile == "" || f.caKeyFile == "" || f.sharedKeyFile == "" {
+		return errors.New("--ca-cert-file, --ca-key-file and --shared-key-file are required (the chart mounts them from Secrets; `connectors dev` makes its own)")
+	}
 	certPEM, err := os.ReadFile(f.caCertFile)
 	if err != nil {
 		return fmt.Errorf("--ca-cert-file: %w", err)
@@ -92,6 +96,9 @@ func runGateway(ctx context.Context, f gatewayFlags, namespace string, cfg *rest
 	sharedKey, err := os.ReadFile(f.sharedKeyFile)
 	if err != nil {
 		return fmt.Errorf("--shared-key-file: %w", err)
+	}
+	if len(sharedKey) < 32 {
+		return fmt.Errorf("--shared-key-file holds %d bytes; it needs at least 32 random bytes", len(sharedKey))
 	}
 	return serveGateway(ctx, gatewaySetup{
 		flags: f, namespace: namespace, cfg: cfg, log: log, ca: ca, sharedKey: sharedKey,
