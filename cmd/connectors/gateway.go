@@ -50,6 +50,9 @@ func newGatewayCommand() *cobra.Command {
 		Short: "Run the shared forward proxy that swaps pod tokens for connector credentials",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.caCertFile == "" || f.caKeyFile == "" || f.sharedKeyFile == "" {
+				return errors.New("--ca-cert-file, --ca-key-file and --shared-key-file are required (the chart mounts them from Secrets; `connectors dev` makes its own)")
+			}
 			cfg, log, err := cluster.setup()
 			if err != nil {
 				return err
@@ -78,9 +81,6 @@ func newGatewayCommand() *cobra.Command {
 }
 
 func runGateway(ctx context.Context, f gatewayFlags, namespace string, cfg *rest.Config, log logr.Logger) error {
-	if f.caCertFile == "" || f.caKeyFile == "" || f.sharedKeyFile == "" {
-		return errors.New("--ca-cert-file, --ca-key-file and --shared-key-file are required (the chart mounts them from Secrets; `connectors dev` makes its own)")
-	}
 	certPEM, err := os.ReadFile(f.caCertFile)
 	if err != nil {
 		return fmt.Errorf("--ca-cert-file: %w", err)
