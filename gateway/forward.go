@@ -34,10 +34,39 @@ type forwarder struct {
 	hostport string
 	t        *tunnel // nil for plain requests
 	protocol string
+	trust    *trustMemo // shared by the protocols of one tunnel
+}
+
+// trustMemo keeps a tunnel's upstream trust for a second: the lookup lists
+// the labelled CA Secrets, and a CA change may take that long to apply to
+// open tunnels (credentials are still read on every request).
+type trustMemo struct {
+	mu      sync.Mutex
+	pool    *x509.CertPool
+	version string
+	at      time.Time
+}
+
+const trustMemoTTL = time.Second
+
+func (f *forwarder) upstreamTrust(ctx context.Context) (*x509.CertPool, string, error) {
+	m := f.trust
+	now := f.g.opts.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pool != nil && now.Sub(m.at) < trustMemoTTL {
+		return m.pool, m.version, nil
+	}
+	pool, version, err := f.g.state.trust(ctx, f.c)
+	if err != nil {
+		return nil, "", err
+	}
+	m.pool, m.version, m.at = pool, version, now
+	return pool, version, nil
 }
 
 func (g *Gateway) forwarder(s *session, c *connectorsv1alpha1.Connector, scheme, hostport string, t *tunnel) *forwarder {
-	return &forwarder{g: g, s: s, c: c, scheme: scheme, hostport: hostport, t: t}
+	return &forwarder{g: g, s: s, c: c, scheme: scheme, hostport: hostport, t: t, trust: &trustMemo{}}
 }
 
 func (f *forwarder) withProtocol(p string) http.Handler {
@@ -89,7 +118,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProxyError(rec, perr(http.StatusServiceUnavailable, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error()))
 		return
 	}
-	roots, version, err := g.state.trust(r.Context(), f.c)
+	roots, version, err := f.upstreamTrust(r.Context())
 	if err != nil {
 		writeProxyError(rec, perr(http.StatusBadGateway, "connector %s/%s: upstream trust: %s", f.c.Namespace, f.c.Name, err.Error()))
 		return
@@ -110,8 +139,11 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			cred(pr.Out)
 		},
-		Transport:     rt,
-		FlushInterval: -1,
+		Transport: rt,
+		// 0: httputil flushes every write of streaming responses (unknown
+		// length: watch, logs -f; text/event-stream) and lets fixed-length
+		// ones go out in one piece.
+		FlushInterval: 0,
 		BufferPool:    g.buffers,
 		ErrorLog:      discardLog,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
