@@ -61,30 +61,41 @@ func (g *Gateway) tunnel(w http.ResponseWriter, r *http.Request, s *session, c *
 		audit.done(http.StatusServiceUnavailable, 0, g.opts.Now().Sub(start), "tunnel limit")
 		return
 	}
-	defer g.release(key)
 	host, _, _ := net.SplitHostPort(hostport)
 	leaf, err := g.leaves.get(host)
 	if err != nil {
+		g.release(key)
 		writeProxyError(w, perr(http.StatusInternalServerError, "cannot mint a certificate for %s", host))
 		audit.done(http.StatusInternalServerError, 0, g.opts.Now().Sub(start), err.Error())
 		return
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
+		g.release(key)
 		writeProxyError(w, perr(http.StatusInternalServerError, "the proxy connection cannot be taken over"))
 		return
 	}
 	raw, brw, err := hj.Hijack()
 	if err != nil {
+		g.release(key)
 		return
 	}
 	conn := &bufferedConn{Conn: raw, r: brw.Reader}
 	if _, err := raw.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+		g.release(key)
 		_ = raw.Close()
 		return
 	}
 	audit.done(http.StatusOK, 0, g.opts.Now().Sub(start), "")
+	// The tunnel outlives this handler: returning lets net/http free the
+	// proxy connection's request state while the tunnel idles.
+	go g.serveTunnel(context.WithoutCancel(r.Context()), raw, conn, leaf, s, c, hostport, key)
+}
 
+// serveTunnel terminates TLS on a hijacked connection and serves the
+// requests inside; it owns the connector's tunnel slot.
+func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, leaf *tls.Certificate, s *session, c *connectorsv1alpha1.Connector, hostport, key string) {
+	defer g.release(key)
 	t := &tunnel{conn: raw}
 	if !g.register(t) {
 		t.close()
@@ -105,9 +116,9 @@ func (g *Gateway) tunnel(w http.ResponseWriter, r *http.Request, s *session, c *
 		Certificates: []tls.Certificate{*leaf},
 		NextProtos:   []string{"h2", "http/1.1"},
 	})
-	hsCtx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), g.opts.HandshakeTimeout)
+	hsCtx, cancel := context.WithTimeout(ctx, g.opts.HandshakeTimeout)
 	hsStart := g.opts.Now()
-	err = tlsConn.HandshakeContext(hsCtx)
+	err := tlsConn.HandshakeContext(hsCtx)
 	cancel()
 	if err != nil {
 		g.metrics.handshakes.WithLabelValues("error").Observe(g.opts.Now().Sub(hsStart).Seconds())
@@ -118,7 +129,7 @@ func (g *Gateway) tunnel(w http.ResponseWriter, r *http.Request, s *session, c *
 	fw := g.forwarder(s, c, "https", hostport, t)
 	if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
 		srv := &http2.Server{IdleTimeout: g.opts.IdleTimeout, MaxReadFrameSize: 1 << 20}
-		srv.ServeConn(tlsConn, &http2.ServeConnOpts{Context: context.WithoutCancel(r.Context()), Handler: fw.withProtocol("h2")})
+		srv.ServeConn(tlsConn, &http2.ServeConnOpts{Context: ctx, Handler: fw.withProtocol("h2")})
 		return
 	}
 	inner := &http.Server{

@@ -160,7 +160,7 @@ func BenchmarkActiveWatchMemory(b *testing.B) {
 				time.Sleep(300 * time.Millisecond)
 				runtime.GC()
 				runtime.ReadMemStats(&after)
-				b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/n/1024, "KiB/watch")
+				b.ReportMetric(float64(int64(after.HeapInuse+after.StackInuse)-int64(before.HeapInuse+before.StackInuse))/n/1024, "KiB/watch")
 				for _, cl := range closers {
 					cl()
 				}
