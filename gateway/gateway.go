@@ -37,6 +37,7 @@ type Gateway struct {
 	perConn  map[string]int       // open tunnels per connector
 	open     map[*tunnel]struct{} // for shutdown
 	inFlight atomic.Int64         // requests being served
+	running  atomic.Int64         // tunnel goroutines alive
 }
 
 // New checks opts, fills defaults and registers the informers on the cache.

@@ -98,6 +98,10 @@ func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
 		}
 	}
 	g.closeTunnels()
+	// The tunnels' goroutines end once their connections are closed.
+	for wait := time.Now().Add(5 * time.Second); g.running.Load() > 0 && time.Now().Before(wait); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	_ = proxy.Close()
 }
 
