@@ -19,8 +19,10 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/tokens"
 )
 
 var discardLog = log.New(io.Discard, "", 0)
@@ -104,15 +106,39 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProxyError(rec, perr(http.StatusServiceUnavailable, "the gateway is shutting down: connect again"))
 		return
 	}
-	// Re-validate on every request (a cache hit): a revoked token stops here.
-	if _, err := g.opts.Validator.Validate(r.Context(), f.s.token); err != nil {
-		rec.Header().Set("Connection", "close")
-		writeProxyError(rec, perr(http.StatusForbidden, "the proxy token is no longer valid: %s", err.Error()))
-		if f.t != nil {
-			go f.t.close()
-		}
+	if r.Method == http.MethodConnect {
+		writeProxyError(rec, perr(http.StatusMethodNotAllowed, "CONNECT inside a tunnel is not forwarded"))
 		return
 	}
+	// The request must be for the host the tunnel was authorized for: the
+	// Host header (HTTP/2 :authority) picks the virtual host upstream.
+	if hostport := requestHostPort(r.Host, f.scheme); hostport != f.hostport {
+		writeProxyError(rec, perr(http.StatusMisdirectedRequest, "this tunnel is for %s, not %s", f.hostport, r.Host))
+		return
+	}
+	// Re-validate on every request (a cache hit): a revoked token stops here.
+	if _, err := g.opts.Validator.Validate(r.Context(), f.s.token); err != nil {
+		if !tokens.IsInvalid(err) {
+			writeProxyError(rec, perr(http.StatusServiceUnavailable, "cannot check the proxy token now: %s", err.Error()))
+			return
+		}
+		rec.Header().Set("Connection", "close")
+		writeProxyError(rec, perr(http.StatusForbidden, "the proxy token is no longer valid: %s", err.Error()))
+		f.closeTunnel()
+		return
+	}
+	// And the connector as it is now: deleted, re-pointed, not Ready or no
+	// longer allowed ends the tunnel's use of it.
+	c, perror := f.current(r.Context())
+	if perror != nil {
+		if perror.status != http.StatusServiceUnavailable {
+			rec.Header().Set("Connection", "close")
+			defer f.closeTunnel()
+		}
+		writeProxyError(rec, perror)
+		return
+	}
+	f = &forwarder{g: f.g, s: f.s, c: c, scheme: f.scheme, hostport: f.hostport, t: f.t, protocol: f.protocol, trust: f.trust}
 	cred, err := f.credential(r.Context())
 	if err != nil {
 		writeProxyError(rec, perr(http.StatusServiceUnavailable, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error()))
@@ -128,7 +154,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = f.scheme
 			pr.Out.URL.Host = f.hostport
-			pr.Out.Host = pr.In.Host
+			pr.Out.Host = "" // from URL.Host: the target the tunnel was authorized for
 			for _, h := range clientCredentialHeaders {
 				pr.Out.Header.Del(h)
 			}
@@ -155,6 +181,51 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	proxy.ServeHTTP(rec, r)
+}
+
+// closeTunnel ends the tunnel (after the current answer is written).
+func (f *forwarder) closeTunnel() {
+	if f.t != nil {
+		go f.t.close()
+	}
+}
+
+// current re-reads the connector and checks that it is still the one the
+// tunnel was opened for, still targets the host, is Ready and may still be
+// used by the identity (the authorizer caches its answers).
+func (f *forwarder) current(ctx context.Context) (*connectorsv1alpha1.Connector, *proxyError) {
+	ref := connectorRef{namespace: f.c.Namespace, name: f.c.Name}
+	c, err := f.g.state.connector(ctx, ref.namespace, ref.name)
+	switch {
+	case apierrors.IsNotFound(err) || (err == nil && c.UID != f.c.UID):
+		return nil, perr(http.StatusNotFound, "connector %s no longer exists", ref)
+	case err != nil:
+		return nil, perr(http.StatusServiceUnavailable, "cannot read connector %s now", ref)
+	case !targets(c, f.scheme, f.hostport):
+		return nil, perr(http.StatusForbidden, "%s is no longer an address of connector %s", f.hostport, ref)
+	}
+	if perror := notReady(c, ref); perror != nil {
+		return nil, perror
+	}
+	if err := f.g.opts.Authorizer.Authorize(ctx, f.s.id, ref.namespace, ref.name); err != nil {
+		if errors.Is(err, tokens.ErrForbidden) {
+			return nil, perr(http.StatusForbidden, "%s", err.Error())
+		}
+		return nil, perr(http.StatusServiceUnavailable, "cannot authorize now: %s", err.Error())
+	}
+	return c, nil
+}
+
+// requestHostPort normalizes a Host header to host:port.
+func requestHostPort(host, scheme string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return strings.ToLower(host)
+	}
+	port := "443"
+	if scheme == "http" {
+		port = "80"
+	}
+	return strings.ToLower(net.JoinHostPort(strings.Trim(host, "[]"), port))
 }
 
 // credential returns the function that injects the connector's credential,

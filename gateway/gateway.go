@@ -196,16 +196,25 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 			note(perr(http.StatusForbidden, "%s is not an address of connector %s (spec.address or spec.addressExtensions)", hostport, ref))
 			continue
 		}
-		if ready := connectorsv1alpha1.FindCondition(c.Status.Conditions, connectorsv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionTrue {
-			msg := "its status is not known yet"
-			if ready != nil && ready.Message != "" {
-				msg = ready.Reason + ": " + ready.Message
-			}
-			return nil, perr(http.StatusServiceUnavailable, "connector %s is not Ready: %s", ref, msg)
+		if perror := notReady(c, ref); perror != nil {
+			return nil, perror
 		}
 		return c, nil
 	}
 	return nil, first
+}
+
+// notReady is a 503 naming the failing condition, or nil for a Ready connector.
+func notReady(c *connectorsv1alpha1.Connector, ref connectorRef) *proxyError {
+	ready := connectorsv1alpha1.FindCondition(c.Status.Conditions, connectorsv1alpha1.ConditionReady)
+	if ready != nil && ready.Status == metav1.ConditionTrue {
+		return nil
+	}
+	msg := "its status is not known yet"
+	if ready != nil && ready.Message != "" {
+		msg = ready.Reason + ": " + ready.Message
+	}
+	return perr(http.StatusServiceUnavailable, "connector %s is not Ready: %s", ref, msg)
 }
 
 // targets says whether scheme://hostport is the connector's address or one

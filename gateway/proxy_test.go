@@ -275,8 +275,11 @@ func TestADeletedPodsTunnelIsRefused(t *testing.T) {
 		if err == nil {
 			_ = resp.Body.Close()
 		}
-		if err != nil || resp.StatusCode == http.StatusForbidden {
-			return // refused (403 inside the tunnel, or the tunnel closed and CONNECT refused)
+		if err == nil && resp.StatusCode == http.StatusForbidden {
+			return // refused inside the tunnel
+		}
+		if err != nil && strings.Contains(err.Error(), "Proxy Authentication Required") {
+			return // the tunnel was closed and a new CONNECT is refused with 407
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("2s after the pod was deleted its tunnel still answers %d", resp.StatusCode)
@@ -326,5 +329,78 @@ func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
 		t.Error("the gateway still accepts connections after shutdown")
+	}
+}
+
+func TestATunnelServesOnlyItsTargetAndItsConnectorAsTheyAreNow(t *testing.T) {
+	e := startGateway(t, nil)
+	ns := namespace(t, "pinned")
+	up := newRecorder(t)
+	c := recordingConnector(t, e, ns, "rec", up, "secret", true)
+	token, _ := podToken(t, ns, "job")
+	cl := e.client(t, ns+"/rec", token)
+	if resp, _ := get(t, cl, up.URL+"/", nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+
+	t.Run("a Host header other than the tunnel's target is 421 and never reaches the upstream", func(t *testing.T) {
+		before := len(up.headers)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, up.URL+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "internal-admin.other-tenant.example"
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		up.mu.Lock()
+		after := len(up.headers)
+		up.mu.Unlock()
+		if resp.StatusCode != http.StatusMisdirectedRequest || after != before {
+			t.Errorf("status %d and %d upstream requests, want 421 and none", resp.StatusCode, after-before)
+		}
+	})
+
+	t.Run("a connector deleted while its tunnel is open is refused at the next request", func(t *testing.T) {
+		if err := cp.Client.Delete(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the deletion to reach the tunnel", func() bool {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, up.URL+"/", nil)
+			resp, err := cl.Do(req)
+			if err != nil {
+				return strings.Contains(err.Error(), "Not Found") // a new CONNECT: 404
+			}
+			_ = resp.Body.Close()
+			return resp.StatusCode == http.StatusNotFound
+		})
+	})
+}
+
+func TestTheClientsCredentialsNeverReachTheUpstream(t *testing.T) {
+	e := startGateway(t, nil)
+	ns := namespace(t, "nocred")
+	up := newRecorder(t)
+	// A connector without a Secret: nothing is injected, so whatever
+	// arrives upstream came from the client.
+	c := recordingConnector(t, e, ns, "rec", up, "unused", true)
+	c.Spec.Auth = connectorsv1alpha1.ConnectorAuth{}
+	if err := cp.Client.Update(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	token, _ := podToken(t, ns, "job")
+	resp, _ := get(t, e.client(t, ns+"/rec", token), up.URL+"/", http.Header{
+		"Authorization": {"Bearer fake-token"}, "Proxy-Authorization": {"Basic c2VjcmV0"}, "Impersonate-User": {"admin"},
+	})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for _, h := range []string{"Authorization", "Proxy-Authorization", "Impersonate-User"} {
+		if v := up.last().Get(h); v != "" {
+			t.Errorf("upstream received the client's %s", h)
+		}
 	}
 }

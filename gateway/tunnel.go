@@ -15,6 +15,9 @@ import (
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 )
 
+// maxStreamsPerTunnel bounds the concurrent HTTP/2 streams of one tunnel.
+const maxStreamsPerTunnel = 100
+
 // tunnel is one CONNECT: a client connection with TLS terminated by the
 // gateway and the connector it was authorized for.
 type tunnel struct {
@@ -73,17 +76,20 @@ func (g *Gateway) tunnel(w http.ResponseWriter, r *http.Request, s *session, c *
 	if !ok {
 		g.release(key)
 		writeProxyError(w, perr(http.StatusInternalServerError, "the proxy connection cannot be taken over"))
+		audit.done(http.StatusInternalServerError, 0, g.opts.Now().Sub(start), "no hijacker")
 		return
 	}
 	raw, brw, err := hj.Hijack()
 	if err != nil {
 		g.release(key)
+		audit.done(http.StatusInternalServerError, 0, g.opts.Now().Sub(start), "hijack: "+err.Error())
 		return
 	}
 	conn := &bufferedConn{Conn: raw, r: brw.Reader}
 	if _, err := raw.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		g.release(key)
 		_ = raw.Close()
+		audit.done(http.StatusOK, 0, g.opts.Now().Sub(start), "client gone: "+err.Error())
 		return
 	}
 	audit.done(http.StatusOK, 0, g.opts.Now().Sub(start), "")
@@ -130,8 +136,11 @@ func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, 
 
 	fw := g.forwarder(s, c, "https", hostport, t)
 	if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
-		srv := &http2.Server{IdleTimeout: g.opts.IdleTimeout, MaxReadFrameSize: 1 << 20}
-		srv.ServeConn(tlsConn, &http2.ServeConnOpts{Context: ctx, Handler: fw.withProtocol("h2")})
+		srv := &http2.Server{IdleTimeout: g.opts.IdleTimeout, MaxReadFrameSize: 1 << 20, MaxConcurrentStreams: maxStreamsPerTunnel}
+		srv.ServeConn(tlsConn, &http2.ServeConnOpts{
+			Context: ctx, Handler: fw.withProtocol("h2"),
+			BaseConfig: &http.Server{MaxHeaderBytes: g.opts.MaxHeaderBytes}, // caps HTTP/2 header lists too
+		})
 		return
 	}
 	inner := &http.Server{

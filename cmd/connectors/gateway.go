@@ -74,7 +74,7 @@ func newGatewayCommand() *cobra.Command {
 	fl.IntVar(&f.maxTunnels, "max-tunnels", 10000, "open tunnels at most")
 	fl.IntVar(&f.maxPerConnector, "max-tunnels-per-connector", 1000, "open tunnels of one connector at most")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "close tunnels idle this long")
-	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long requests in flight may finish on SIGTERM")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
 	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "keep serving with /readyz failing this long on SIGTERM")
 	fl.BoolVar(&f.watchPods, "watch-pods", true, "revoke the tokens of deleted pods (watches pod metadata)")
 	return cmd
