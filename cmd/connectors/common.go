@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/gorilla/mux"
 	"github.com/spf13/cobra"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -66,6 +67,10 @@ func newScheme() (*runtime.Scheme, error) {
 		return nil, fmt.Errorf("scheme: %w", err)
 	}
 	if err := connectorsv1alpha1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("scheme: %w", err)
+	}
+	// `connectors dev --kubeconfig` installs the CRDs.
+	if err := apiextensionsv1.AddToScheme(s); err != nil {
 		return nil, fmt.Errorf("scheme: %w", err)
 	}
 	return s, nil
