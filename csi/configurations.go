@@ -17,7 +17,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/gorilla/mux"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,10 +28,6 @@ import (
 
 // ConfigurationsPath is the route of the configurations API, for gorilla/mux.
 const ConfigurationsPath = "/v1/namespaces/{namespace}/connectors/{name}/configurations/{configuration}"
-
-// maxCallerTokenBytes bounds a caller's bearer token before it reaches a
-// TokenReview.
-const maxCallerTokenBytes = 16 << 10
 
 // ConfigurationsAPIOptions configure the configurations API.
 type ConfigurationsAPIOptions struct {
@@ -76,7 +71,7 @@ type ConfigurationsAPIOptions struct {
 type ConfigurationsAPI struct {
 	opts     ConfigurationsAPIOptions
 	resolver *resolver
-	limiters *lru.Cache[string, *rate.Limiter]
+	limiter  *tokens.CallerLimiter
 }
 
 // ConfigurationResponse is the JSON answer of the configurations API.
@@ -103,9 +98,9 @@ func NewConfigurationsAPI(opts ConfigurationsAPIOptions) (*ConfigurationsAPI, er
 	if opts.MaxCallers <= 0 {
 		opts.MaxCallers = 10000
 	}
-	limiters, err := lru.New[string, *rate.Limiter](opts.MaxCallers)
+	limiter, err := tokens.NewCallerLimiter(opts.Rate, opts.Burst, opts.MaxCallers)
 	if err != nil {
-		return nil, fmt.Errorf("csi: rate limiters: %w", err)
+		return nil, err
 	}
 	if opts.Lifetime == 0 {
 		opts.Lifetime = tokens.DefaultExpiration
@@ -116,7 +111,7 @@ func NewConfigurationsAPI(opts ConfigurationsAPIOptions) (*ConfigurationsAPI, er
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
 	}
-	return &ConfigurationsAPI{opts: opts, resolver: &resolver{reader: opts.Reader, authz: opts.Authorizer}, limiters: limiters}, nil
+	return &ConfigurationsAPI{opts: opts, resolver: &resolver{reader: opts.Reader, authz: opts.Authorizer}, limiter: limiter}, nil
 }
 
 // Register adds the route to r.
@@ -134,33 +129,19 @@ func (a *ConfigurationsAPI) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, code, msg)
 	}
 
-	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	bearer = strings.TrimSpace(bearer)
-	if !ok || bearer == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="connectors"`)
-		fail(http.StatusUnauthorized, "send your ServiceAccount token as Authorization: Bearer <token>")
-		return
-	}
-	if len(bearer) > maxCallerTokenBytes {
-		fail(http.StatusUnauthorized, fmt.Sprintf("the bearer token is not valid: longer than %d bytes", maxCallerTokenBytes))
-		return
-	}
-	caller, err := a.opts.Callers.Review(r.Context(), tokens.Token(bearer))
-	switch {
-	case errors.Is(err, tokens.ErrNotServiceAccount):
-		fail(http.StatusForbidden, "only ServiceAccounts may fetch connector configurations: "+err.Error())
-		return
-	case errors.Is(err, tokens.ErrUnavailable):
-		log.Error(err, "authenticate a configurations API caller")
-		fail(http.StatusServiceUnavailable, "cannot authenticate the caller now; try again later")
-		return
-	case err != nil:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="connectors", error="invalid_token"`)
-		fail(http.StatusUnauthorized, "the bearer token is not valid: "+err.Error())
+	caller, cerr := a.opts.Callers.AuthenticateCaller(r, "fetch connector configurations")
+	if cerr != nil {
+		if cerr.Err != nil {
+			log.Error(cerr.Err, "authenticate a configurations API caller")
+		}
+		if cerr.Challenge != "" {
+			w.Header().Set("WWW-Authenticate", cerr.Challenge)
+		}
+		fail(cerr.Status, cerr.Message)
 		return
 	}
 	log = log.WithValues("caller", caller.String())
-	if !a.allow(caller.Username()) {
+	if !a.limiter.Allow(caller.Username()) {
 		w.Header().Set("Retry-After", "1")
 		fail(http.StatusTooManyRequests, "too many configuration requests from "+caller.Username()+"; retry later")
 		return
@@ -202,14 +183,6 @@ func (a *ConfigurationsAPI) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // allow reports whether caller is within its rate.
-func (a *ConfigurationsAPI) allow(caller string) bool {
-	l := rate.NewLimiter(a.opts.Rate, a.opts.Burst)
-	if prev, found, _ := a.limiters.PeekOrAdd(caller, l); found {
-		l = prev
-	}
-	return l.Allow()
-}
-
 func (a *ConfigurationsAPI) render(ctx context.Context, caller tokens.Identity, ref connectorRef, configuration, file string) (render.Files, error) {
 	if configuration == "" || strings.ContainsAny(configuration, ",!") {
 		return nil, newError(codes.InvalidArgument, nil, "configuration %q must be a single configuration name", configuration)

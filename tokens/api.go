@@ -7,12 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/gorilla/mux"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -58,8 +56,8 @@ type APIOptions struct {
 // authorized like the gateway does, gets a proxy token of its own
 // ServiceAccount and the connector's proxy URL.
 type API struct {
-	opts     APIOptions
-	limiters *lru.Cache[string, *rate.Limiter]
+	opts    APIOptions
+	limiter *CallerLimiter
 }
 
 // TokenResponse is the answer of the token API.
@@ -102,11 +100,11 @@ func NewAPI(opts APIOptions) (*API, error) {
 	if opts.MaxCallers <= 0 {
 		opts.MaxCallers = 10000
 	}
-	limiters, err := lru.New[string, *rate.Limiter](opts.MaxCallers)
+	limiter, err := NewCallerLimiter(opts.Rate, opts.Burst, opts.MaxCallers)
 	if err != nil {
-		return nil, fmt.Errorf("tokens: rate limiters: %w", err)
+		return nil, err
 	}
-	return &API{opts: opts, limiters: limiters}, nil
+	return &API{opts: opts, limiter: limiter}, nil
 }
 
 // Register adds the route to r.
@@ -122,33 +120,19 @@ func (a *API) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, msg)
 	}
 
-	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || strings.TrimSpace(bearer) == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="connectors"`)
-		fail(http.StatusUnauthorized, "send your ServiceAccount token as Authorization: Bearer <token>")
-		return
-	}
-	bearer = strings.TrimSpace(bearer)
-	if len(bearer) > maxCallerTokenBytes {
-		fail(http.StatusUnauthorized, fmt.Sprintf("the bearer token is not valid: longer than %d bytes", maxCallerTokenBytes))
-		return
-	}
-	caller, err := a.opts.Callers.Review(r.Context(), Token(bearer))
-	switch {
-	case errors.Is(err, ErrNotServiceAccount):
-		fail(http.StatusForbidden, "only ServiceAccounts may request connector tokens: "+err.Error())
-		return
-	case errors.Is(err, ErrUnavailable):
-		log.Error(err, "authenticate a token API caller")
-		fail(http.StatusServiceUnavailable, "cannot authenticate the caller now; try again later")
-		return
-	case err != nil:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="connectors", error="invalid_token"`)
-		fail(http.StatusUnauthorized, "the bearer token is not valid: "+err.Error())
+	caller, cerr := a.opts.Callers.AuthenticateCaller(r, "request connector tokens")
+	if cerr != nil {
+		if cerr.Err != nil {
+			log.Error(cerr.Err, "authenticate a token API caller")
+		}
+		if cerr.Challenge != "" {
+			w.Header().Set("WWW-Authenticate", cerr.Challenge)
+		}
+		fail(cerr.Status, cerr.Message)
 		return
 	}
 	log = log.WithValues("caller", caller.String())
-	if !a.allow(caller.Username()) {
+	if !a.limiter.Allow(caller.Username()) {
 		w.Header().Set("Retry-After", "1")
 		fail(http.StatusTooManyRequests, "too many token requests from "+caller.Username()+"; retry later")
 		return
@@ -211,18 +195,6 @@ func (a *API) mint(r *http.Request, caller Identity, lifetime time.Duration) (To
 	}
 	return a.opts.Minter.MintForServiceAccount(r.Context(), caller.Namespace, caller.ServiceAccountName, lifetime)
 }
-
-func (a *API) allow(caller string) bool {
-	l := rate.NewLimiter(a.opts.Rate, a.opts.Burst)
-	if prev, found, _ := a.limiters.PeekOrAdd(caller, l); found {
-		l = prev
-	}
-	return l.Allow()
-}
-
-// maxCallerTokenBytes bounds a caller's bearer token before it reaches a
-// TokenReview.
-const maxCallerTokenBytes = 16 << 10
 
 // maxBodyBytes bounds the request body.
 const maxBodyBytes = 4 << 10
