@@ -76,6 +76,29 @@ func newScheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
+// clients are the API clients a command uses, all on one scheme.
+type clients struct {
+	scheme *runtime.Scheme
+	client client.Client // uncached
+	cs     kubernetes.Interface
+}
+
+func newClients(cfg *rest.Config) (*clients, error) {
+	scheme, err := newScheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("clientset: %w", err)
+	}
+	return &clients{scheme: scheme, client: c, cs: cs}, nil
+}
+
 // reconcilerFlags are the reconciler options both modes share.
 type reconcilerFlags struct {
 	namespace     string

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"net"
 	"os"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/connectors-io/connectors/reconciler"
 )
@@ -33,18 +30,11 @@ func newControlCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			scheme, err := newScheme()
+			cl, err := newClients(cfg)
 			if err != nil {
 				return err
 			}
-			c, err := client.New(cfg, client.Options{Scheme: scheme})
-			if err != nil {
-				return fmt.Errorf("client: %w", err)
-			}
-			cs, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return fmt.Errorf("clientset: %w", err)
-			}
+			scheme, c, cs := cl.scheme, cl.client, cl.cs
 			rec, stopEvents := reconciler.NewEventRecorder(cs, scheme, "connectors-control")
 			defer stopEvents()
 			mounts, err := controlAPIs(cs, c, proxyCAFile, log)

@@ -5,8 +5,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/connectors-io/connectors/csi"
 	"github.com/connectors-io/connectors/tokens"
@@ -38,16 +36,11 @@ func newCSICommand() *cobra.Command {
 			if _, err := opts.ProxyCA(); err != nil {
 				return err
 			}
-			scheme, err := newScheme()
+			cl, err := newClients(cfg)
 			if err != nil {
 				return err
 			}
-			if opts.Reader, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-				return fmt.Errorf("client: %w", err)
-			}
-			if opts.Clientset, err = kubernetes.NewForConfig(cfg); err != nil {
-				return fmt.Errorf("clientset: %w", err)
-			}
+			opts.Reader, opts.Clientset = cl.client, cl.cs
 			opts.Logger = log.WithName("csi")
 			driver, err := csi.New(opts)
 			if err != nil {

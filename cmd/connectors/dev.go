@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/connectors-io/connectors/csi"
@@ -105,18 +104,11 @@ func runDev(ctx context.Context, f devFlags, kubeconfig string, log logr.Logger)
 		_ = os.Remove(filepath.Join(f.stateDir, "csi.sock"))
 	}()
 
-	scheme, err := newScheme()
+	clis, err := newClients(cfg)
 	if err != nil {
 		return err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("clientset: %w", err)
-	}
+	scheme, c, cs := clis.scheme, clis.client, clis.cs
 	ca, caPEM, caKey, err := gateway.GenerateCA("connectors dev gateway")
 	if err != nil {
 		return err

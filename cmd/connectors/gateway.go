@@ -13,11 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/connectors-io/connectors/gateway"
@@ -121,18 +119,11 @@ type gatewaySetup struct {
 }
 
 func serveGateway(ctx context.Context, s gatewaySetup) error {
-	scheme, err := newScheme()
+	cl, err := newClients(s.cfg)
 	if err != nil {
 		return err
 	}
-	cs, err := kubernetes.NewForConfig(s.cfg)
-	if err != nil {
-		return fmt.Errorf("clientset: %w", err)
-	}
-	reader, err := client.New(s.cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
+	scheme, reader, cs := cl.scheme, cl.client, cl.cs
 	var rdb redis.UniversalClient
 	if s.flags.redisURL != "" {
 		if rdb, err = tokens.NewRedisClient(tokens.RedisOptions{URL: s.flags.redisURL}); err != nil {
