@@ -24,22 +24,12 @@ func (g *Gateway) auditor(r *http.Request, kind, target string) *auditRecord {
 	return &auditRecord{g: g, kind: kind, target: target, method: r.Method, path: path}
 }
 
-func (a *auditRecord) session(s *session) {
-	id := s.id
-	a.identity = []any{
-		"podNamespace", id.Namespace, "podName", id.PodName, "podUID", id.PodUID,
-		"serviceAccount", id.ServiceAccountName,
-	}
-	connectors := make([]string, 0, len(s.refs))
-	for _, r := range s.refs {
-		connectors = append(connectors, r.String())
-	}
-	a.identity = append(a.identity, "connectors", connectors)
-}
+func (a *auditRecord) session(s *session) { a.identity = s.audit }
 
 func (a *auditRecord) done(status int, bytes int64, d time.Duration, reason string) {
-	kv := []any{"protocol", a.kind, "target", a.target, "method", a.method, "path", a.path,
-		"status", status, "bytes", bytes, "durationMs", d.Milliseconds()}
+	kv := make([]any, 0, 16+len(a.identity))
+	kv = append(kv, "protocol", a.kind, "target", a.target, "method", a.method, "path", a.path,
+		"status", status, "bytes", bytes, "durationMs", d.Milliseconds())
 	kv = append(kv, a.identity...)
 	if reason != "" {
 		kv = append(kv, "reason", reason)

@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// Benchmarks of the data path against a local HTTPS upstream, each next to
-// its baseline in the same run (docs/benchmarks.md):
+// Benchmarks of the data path, each next to its baseline in the same run
+// (docs/benchmarks.md has the commands and the figures):
 //
 //	go test ./gateway/ -run '^$' -bench . -benchtime 3000x -count 5
 
@@ -46,8 +46,54 @@ func warmGet(b *testing.B, c *http.Client, u string) {
 	}
 }
 
-// BenchmarkWarmRequest: keep-alive GETs, direct (baseline) and through an
-// open tunnel; compare ns/op (throughput ratio = direct / gateway).
+// BenchmarkWarmAPIRequest: keep-alive GETs to the test bed's kube-apiserver
+// (the upstream the gateway exists for), direct with the connector's token
+// (baseline) and through an open tunnel with the pod token, as a mounted
+// kubeconfig does; compare ns/op (throughput ratio = direct / gateway).
+// /version is the apiserver's cheapest request, a namespace's pod list what
+// "kubectl get pods" sends.
+func BenchmarkWarmAPIRequest(b *testing.B) {
+	e := startGateway(b, quiet)
+	ns := namespace(b, "warmapi")
+	target := targetSA(b, "lister")
+	c := readyConnector(b, ns, "k", apiserver(), target, "http://"+e.addr)
+	token, _ := podToken(b, ns, "job")
+	for _, req := range []struct{ name, path string }{{"version", "/version"}, {"pods", "/api/v1/namespaces/" + ns + "/pods"}} {
+		for _, via := range []string{"direct", "gateway"} {
+			b.Run(req.name+"/"+via, func(b *testing.B) {
+				cl, bearer := watchClient(b, e, via == "gateway", c.Namespace+"/"+c.Name, string(token), target)
+				get := func() {
+					r, err := http.NewRequest(http.MethodGet, apiserver()+req.path, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					r.Header.Set("Authorization", "Bearer "+bearer)
+					resp, err := cl.Do(r)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Fatalf("GET %s via %s: status %d", req.path, via, resp.StatusCode)
+					}
+				}
+				get()
+				b.ReportAllocs()
+				b.SetParallelism(8)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						get()
+					}
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkWarmRequest: keep-alive GETs to an in-process HTTPS upstream that
+// does nothing (the worst case for the gateway: its own work is all there is
+// to compare), direct (baseline) and through an open tunnel.
 func BenchmarkWarmRequest(b *testing.B) {
 	e := startGateway(b, quiet)
 	ns := namespace(b, "bench")

@@ -70,6 +70,18 @@ type session struct {
 	id    tokens.Identity
 	token tokens.Token
 	refs  []connectorRef
+	audit []any // the identity's audit keys and values, built once
+}
+
+func newSession(id tokens.Identity, token tokens.Token, refs []connectorRef) *session {
+	connectors := make([]string, 0, len(refs))
+	for _, r := range refs {
+		connectors = append(connectors, r.String())
+	}
+	return &session{id: id, token: token, refs: refs, audit: []any{
+		"podNamespace", id.Namespace, "podName", id.PodName, "podUID", id.PodUID,
+		"serviceAccount", id.ServiceAccountName, "connectors", connectors,
+	}}
 }
 
 type connectorRef struct{ namespace, name string }
@@ -142,7 +154,7 @@ func (g *Gateway) authenticate(ctx context.Context, r *http.Request) (*session, 
 		return nil, perr(http.StatusServiceUnavailable, "cannot check the proxy token now: %s", err.Error())
 	}
 	g.metrics.auth("valid")
-	return &session{id: id, token: token, refs: refs}, nil
+	return newSession(id, token, refs), nil
 }
 
 // parseUser reads "ns/name[,ns/name…]" (the user may arrive URL-encoded).

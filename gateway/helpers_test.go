@@ -98,7 +98,7 @@ func startGateway(t testing.TB, mod func(*gateway.Options)) *env {
 		t.Fatal(err)
 	}
 	e.ca = caPEM
-	c, err := cache.New(cp.Config, cache.Options{Scheme: cp.Scheme})
+	c, err := cache.New(cp.Config, gateway.CacheOptions(cp.Scheme))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,9 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -38,6 +40,17 @@ func newState(c cache.Cache, reader client.Reader, namespace string, size int) *
 	return &state{cache: c, reader: reader, namespace: namespace, secrets: s, pools: p}
 }
 
+// CacheOptions returns the options of the cache to pass as Options.Cache:
+// Connectors and Secret metadata are read on every request and never
+// modified, so reads skip the deep copy.
+func CacheOptions(scheme *runtime.Scheme) cache.Options {
+	shared := ptr.To(true)
+	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&connectorsv1alpha1.Connector{}: {UnsafeDisableDeepCopy: shared},
+		secretMeta():                    {UnsafeDisableDeepCopy: shared},
+	}}
+}
+
 func secretMeta() *metav1.PartialObjectMetadata {
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
@@ -60,6 +73,8 @@ func (s *state) informers(ctx context.Context) error {
 	return nil
 }
 
+// connector returns the cached connector; with CacheOptions it shares its
+// fields with the cache, so it is read only.
 func (s *state) connector(ctx context.Context, ns, name string) (*connectorsv1alpha1.Connector, error) {
 	var c connectorsv1alpha1.Connector
 	if err := s.cache.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &c); err != nil {

@@ -144,7 +144,7 @@ func serveGateway(ctx context.Context, s gatewaySetup) error {
 	if err != nil {
 		return err
 	}
-	c, err := cache.New(s.cfg, cache.Options{Scheme: scheme})
+	c, err := cache.New(s.cfg, gateway.CacheOptions(scheme))
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
