@@ -23,9 +23,11 @@
 // Every request inside a tunnel re-validates the token (a cache hit), so a
 // revoked token stops working at once; a tunnel is closed when its token
 // expires (plus a grace) and when idle. Tunnels are limited globally and per
-// connector. Connectors and classes come from watches; Secrets are watched by
-// metadata only and their data read once per resourceVersion, so a rotated
-// credential applies to the next request.
+// connector. Connectors and classes come from watches; of the Secrets, only
+// those that connectors reference are watched, one watch each (field
+// selector metadata.name), plus the labelled CA Secrets of the install
+// namespace, so a rotated credential applies to the next request and no
+// other Secret is ever listed or read.
 //
 // Observability: /healthz, /readyz and /metrics on an admin listener,
 // metrics with bounded labels (connector, method class, code class,

@@ -50,9 +50,11 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		opts:    opts,
-		leaves:  newLeafCache(opts.CA, opts.CacheSize, opts.Now),
-		state:   newState(opts.Cache, opts.Reader, opts.Namespace, opts.CacheSize),
+		opts:   opts,
+		leaves: newLeafCache(opts.CA, opts.CacheSize, opts.Now),
+		state: newState(opts.Cache,
+			newSecretWatches(opts.Client, opts.Namespace, opts.CacheSize, opts.Logger, m),
+			opts.Namespace, opts.CacheSize),
 		metrics: m,
 		buffers: newBufferPool(opts.BufferSize),
 		perConn: map[string]int{},

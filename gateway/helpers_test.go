@@ -21,7 +21,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/yaml"
 
@@ -74,8 +76,15 @@ type env struct {
 
 func startGateway(t testing.TB, mod func(*gateway.Options)) *env {
 	t.Helper()
+	return startGatewayAs(t, cp.Config, namespace(t, "install"), mod)
+}
+
+// startGatewayAs runs the gateway with cfg's identity for its informers and
+// Secret watches, installed in the namespace install.
+func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*gateway.Options)) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{logs: &logSink{}, cancel: cancel, done: make(chan struct{}), install: namespace(t, "install")}
+	e := &env{logs: &logSink{}, cancel: cancel, done: make(chan struct{}), install: install}
 	caSecret(t, e.install, "apiserver-ca", cp.Config.CAData)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -98,7 +107,7 @@ func startGateway(t testing.TB, mod func(*gateway.Options)) *env {
 		t.Fatal(err)
 	}
 	e.ca = caPEM
-	c, err := cache.New(cp.Config, gateway.CacheOptions(cp.Scheme))
+	c, err := cache.New(cfg, gateway.CacheOptions(cp.Scheme))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +121,7 @@ func startGateway(t testing.TB, mod func(*gateway.Options)) *env {
 	}
 	e.addr, e.admin = l.Addr().String(), al.Addr().String()
 	opts := gateway.Options{
-		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Reader: cp.Client, Namespace: e.install,
+		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Client: kubernetes.NewForConfigOrDie(cfg), Namespace: e.install,
 		Listener: l, AdminListener: al, Logger: e.logs.logger(), ShutdownTimeout: 5 * time.Second,
 	}
 	if mod != nil {

@@ -21,6 +21,11 @@ type metrics struct {
 	handshakes *prometheus.HistogramVec
 	firstByte  prometheus.Histogram
 	auths      *prometheus.CounterVec
+	// secretWatches counts the single-Secret watches running, secretReads
+	// the Secrets read from the API server instead (watch not synced yet,
+	// or over the limit).
+	secretWatches prometheus.Gauge
+	secretReads   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,9 +59,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "connectors_gateway_auth_results_total",
 			Help: "Proxy authentication results (missing, malformed, invalid, unavailable, valid).",
 		}, []string{"result"}),
+		secretWatches: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "connectors_gateway_secret_watches", Help: "Secrets watched one by one because connectors reference them.",
+		}),
+		secretReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "connectors_gateway_secret_api_reads_total",
+			Help: "Secrets read from the API server on use because their watch has not synced yet or the watch limit (--cache-size) is reached.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.durations, m.tunnels, m.streams, m.handshakes, m.firstByte, m.auths} {
+		for _, c := range []prometheus.Collector{m.requests, m.durations, m.tunnels, m.streams, m.handshakes, m.firstByte, m.auths, m.secretWatches, m.secretReads} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("gateway: register metrics: %w", err)
 			}

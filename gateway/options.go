@@ -8,8 +8,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/connectors-io/connectors/tokens"
 )
@@ -33,8 +33,10 @@ type Options struct {
 	// Cache holds the informers (Connectors, ConnectorClasses, Secret
 	// metadata); the gateway registers them and Start runs it. Required.
 	Cache cache.Cache
-	// Reader reads Secret data straight from the API server. Required.
-	Reader client.Reader
+	// Client watches (and, until a watch has synced, reads) the Secrets that
+	// connectors reference, one by one, and the labelled CA Secrets of
+	// Namespace; no other Secret is read. Required.
+	Client kubernetes.Interface
 	// Namespace is the install namespace, whose labelled CA Secrets are
 	// trusted for every upstream.
 	Namespace string
@@ -65,7 +67,8 @@ type Options struct {
 	ShutdownDelay time.Duration
 	// BufferSize is the size of the pooled copy buffers. Default 32 KiB.
 	BufferSize int
-	// CacheSize bounds the leaf, Secret and transport caches. Default 4096.
+	// CacheSize bounds the leaf and transport caches and the number of
+	// Secret watches (Secrets beyond it are read per use). Default 4096.
 	CacheSize int
 	// UpstreamTimeout bounds dialing and the TLS handshake upstream. Default 10s.
 	UpstreamTimeout time.Duration
@@ -82,8 +85,8 @@ type Options struct {
 }
 
 func (o *Options) defaults() error {
-	if o.Validator == nil || o.Authorizer == nil || o.CA == nil || o.Cache == nil || o.Reader == nil {
-		return errors.New("gateway: Options.Validator, .Authorizer, .CA, .Cache and .Reader are required")
+	if o.Validator == nil || o.Authorizer == nil || o.CA == nil || o.Cache == nil || o.Client == nil {
+		return errors.New("gateway: Options.Validator, .Authorizer, .CA, .Cache and .Client are required")
 	}
 	if o.MaxTunnels <= 0 {
 		o.MaxTunnels = 10000

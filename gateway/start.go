@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	toolscache "k8s.io/client-go/tools/cache"
 )
 
 // Start runs the informers, the proxy listener and the admin listener until
@@ -24,9 +25,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCache()
+	g.state.secrets.run(cacheCtx)
 	cacheDone := make(chan error, 1)
 	go func() { cacheDone <- g.opts.Cache.Start(cacheCtx) }()
-	if !g.opts.Cache.WaitForCacheSync(ctx) {
+	if !g.opts.Cache.WaitForCacheSync(ctx) || !toolscache.WaitForCacheSync(ctx.Done(), g.state.secrets.caSynced) {
 		stopCache()
 		cacheErr := <-cacheDone
 		if ctx.Err() != nil {

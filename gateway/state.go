@@ -8,7 +8,6 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -22,53 +21,43 @@ import (
 // connector's upstream trusts.
 const CACertLabel = "connectors.cpaas.io/ca-cert"
 
-// state reads connectors and classes from informers and Secret data from
-// the API server, once per resourceVersion (the informer watches Secret
-// metadata only).
+// state reads connectors and classes from informers, and the Secrets that
+// connectors reference (and the labelled CA Secrets of the install
+// namespace) from watches of exactly those Secrets.
 type state struct {
 	cache     cache.Cache
-	reader    client.Reader // uncached: Secret data
-	namespace string        // install namespace: labelled CA Secrets
-	secrets   *lru.Cache[types.NamespacedName, *corev1.Secret]
+	namespace string // install namespace: labelled CA Secrets
+	secrets   *secretWatches
 	pools     *lru.Cache[string, *x509.CertPool] // by trust version
 }
 
-func newState(c cache.Cache, reader client.Reader, namespace string, size int) *state {
+func newState(c cache.Cache, secrets *secretWatches, namespace string, size int) *state {
 	// lru.New fails only for a size <= 0, which the options exclude.
-	s, _ := lru.New[types.NamespacedName, *corev1.Secret](size)
 	p, _ := lru.New[string, *x509.CertPool](size)
-	return &state{cache: c, reader: reader, namespace: namespace, secrets: s, pools: p}
+	return &state{cache: c, namespace: namespace, secrets: secrets, pools: p}
 }
 
 // CacheOptions returns the options of the cache to pass as Options.Cache:
-// Connectors and Secret metadata are read on every request and never
-// modified, so reads skip the deep copy.
+// Connectors are read on every request and never modified, so reads skip
+// the deep copy.
 func CacheOptions(scheme *runtime.Scheme) cache.Options {
-	shared := ptr.To(true)
 	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
-		&connectorsv1alpha1.Connector{}: {UnsafeDisableDeepCopy: shared},
-		secretMeta():                    {UnsafeDisableDeepCopy: shared},
+		&connectorsv1alpha1.Connector{}: {UnsafeDisableDeepCopy: ptr.To(true)},
 	}}
 }
 
-func secretMeta() *metav1.PartialObjectMetadata {
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	return m
-}
-
-func secretMetaList() *metav1.PartialObjectMetadataList {
-	m := &metav1.PartialObjectMetadataList{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	return m
-}
-
-// informers registers the informers before the cache starts.
+// informers registers the informers before the cache starts; the
+// connectors' informer keeps their Secrets watched.
 func (s *state) informers(ctx context.Context) error {
-	for _, obj := range []client.Object{&connectorsv1alpha1.Connector{}, &connectorsv1alpha1.ConnectorClass{}, secretMeta()} {
-		if _, err := s.cache.GetInformer(ctx, obj); err != nil {
-			return fmt.Errorf("informer for %T: %w", obj, err)
-		}
+	inf, err := s.cache.GetInformer(ctx, &connectorsv1alpha1.Connector{})
+	if err != nil {
+		return fmt.Errorf("informer for connectors: %w", err)
+	}
+	if _, err := inf.AddEventHandler(s.secrets.handler()); err != nil {
+		return fmt.Errorf("follow connectors: %w", err)
+	}
+	if _, err := s.cache.GetInformer(ctx, &connectorsv1alpha1.ConnectorClass{}); err != nil {
+		return fmt.Errorf("informer for connector classes: %w", err)
 	}
 	return nil
 }
@@ -83,23 +72,9 @@ func (s *state) connector(ctx context.Context, ns, name string) (*connectorsv1al
 	return &c, nil
 }
 
-// secret returns the Secret's current data: the informer says which
-// resourceVersion is current, and each version is read once.
+// secret returns a referenced Secret as it is now (read only).
 func (s *state) secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
-	key := types.NamespacedName{Namespace: ns, Name: name}
-	meta := secretMeta()
-	if err := s.cache.Get(ctx, key, meta); err != nil {
-		return nil, fmt.Errorf("secret %s: %w", key, err)
-	}
-	if cached, ok := s.secrets.Get(key); ok && cached.ResourceVersion == meta.ResourceVersion {
-		return cached, nil
-	}
-	var sec corev1.Secret
-	if err := s.reader.Get(ctx, key, &sec); err != nil {
-		return nil, fmt.Errorf("secret %s: %w", key, err)
-	}
-	s.secrets.Add(key, &sec)
-	return &sec, nil
+	return s.secrets.get(ctx, types.NamespacedName{Namespace: ns, Name: name})
 }
 
 // trust returns the roots for a connector's upstream and a key that
@@ -107,19 +82,9 @@ func (s *state) secret(ctx context.Context, ns, name string) (*corev1.Secret, er
 func (s *state) trust(ctx context.Context, c *connectorsv1alpha1.Connector) (*x509.CertPool, string, error) {
 	var sources []*corev1.Secret
 	var version strings.Builder
-	if s.namespace != "" {
-		list := secretMetaList()
-		if err := s.cache.List(ctx, list, client.InNamespace(s.namespace), client.MatchingLabels{CACertLabel: "true"}); err != nil {
-			return nil, "", fmt.Errorf("list CA Secrets: %w", err)
-		}
-		for _, m := range list.Items {
-			sec, err := s.secret(ctx, m.Namespace, m.Name)
-			if err != nil {
-				continue // deleted meanwhile
-			}
-			sources = append(sources, sec)
-			version.WriteString(m.Name + "@" + sec.ResourceVersion + ";")
-		}
+	for _, sec := range s.secrets.caSecrets() {
+		sources = append(sources, sec)
+		version.WriteString(sec.Name + "@" + sec.ResourceVersion + ";")
 	}
 	var own *corev1.Secret
 	if ref := c.Spec.CACertSecretRef; ref != nil {

@@ -30,6 +30,7 @@ type gatewayFlags struct {
 	redisURL                     string
 	audience                     string
 	maxTunnels, maxPerConnector  int
+	cacheSize                    int
 	idleTimeout, shutdownTimeout time.Duration
 	shutdownDelay                time.Duration
 	watchPods                    bool
@@ -71,6 +72,7 @@ func newGatewayCommand() *cobra.Command {
 	fl.StringVar(&f.audience, "audience", tokens.DefaultAudience, "audience of proxy tokens")
 	fl.IntVar(&f.maxTunnels, "max-tunnels", 10000, "open tunnels at most")
 	fl.IntVar(&f.maxPerConnector, "max-tunnels-per-connector", 1000, "open tunnels of one connector at most")
+	fl.IntVar(&f.cacheSize, "cache-size", 4096, "leaf certificates, upstream transports and single-Secret watches kept at most (Secrets beyond it are read from the API server on use)")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "close tunnels idle this long")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
 	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "keep serving with /readyz failing this long on SIGTERM")
@@ -123,7 +125,7 @@ func serveGateway(ctx context.Context, s gatewaySetup) error {
 	if err != nil {
 		return err
 	}
-	scheme, reader, cs := cl.scheme, cl.client, cl.cs
+	scheme, cs := cl.scheme, cl.cs
 	var rdb redis.UniversalClient
 	if s.flags.redisURL != "" {
 		if rdb, err = tokens.NewRedisClient(tokens.RedisOptions{URL: s.flags.redisURL}); err != nil {
@@ -162,8 +164,8 @@ func serveGateway(ctx context.Context, s gatewaySetup) error {
 		}
 	}
 	gw, err := gateway.New(ctx, gateway.Options{
-		Validator: pipeline, Authorizer: authz, CA: s.ca, Cache: c, Reader: reader, Namespace: s.namespace,
-		Listener: l, AdminListener: admin, MaxTunnels: s.flags.maxTunnels, MaxTunnelsPerConnector: s.flags.maxPerConnector,
+		Validator: pipeline, Authorizer: authz, CA: s.ca, Cache: c, Client: cs, Namespace: s.namespace,
+		Listener: l, AdminListener: admin, MaxTunnels: s.flags.maxTunnels, MaxTunnelsPerConnector: s.flags.maxPerConnector, CacheSize: s.flags.cacheSize,
 		IdleTimeout: s.flags.idleTimeout, ShutdownTimeout: s.flags.shutdownTimeout, ShutdownDelay: s.flags.shutdownDelay,
 		Logger: s.log.WithName("gateway"), Registerer: s.registerer, Gatherer: s.gatherer,
 	})

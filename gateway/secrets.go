@@ -1,0 +1,256 @@
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+)
+
+// secretWatches holds the only Secrets the gateway reads: each Secret that a
+// connector references has its own single-object watch (field selector
+// metadata.name, as the kubelet watches the Secrets of its pods), counted by
+// the connectors that reference it and stopped when the last one lets go;
+// the labelled CA Secrets of the install namespace have one label-selected
+// watch. No Secret outside those is ever listed, watched or read.
+//
+// Objects handed out are shared with the watch stores: read only.
+type secretWatches struct {
+	client  kubernetes.Interface
+	max     int // watches beyond it: read from the API server per use
+	log     logr.Logger
+	watched prometheus.Gauge
+	reads   prometheus.Counter
+
+	mu      sync.Mutex
+	ctx     context.Context                                 // of run; nil before
+	refs    map[types.NamespacedName][]types.NamespacedName // connector → its Secrets
+	watches map[types.NamespacedName]*secretWatch           // referenced Secrets
+	running int                                             // of them, watched
+	warned  bool                                            // the max was reached (logged once)
+
+	caStore  toolscache.Store
+	caSynced func() bool
+	caRun    func(context.Context)
+}
+
+type secretWatch struct {
+	users  int
+	store  toolscache.Store // nil: not watched (over max), read per use
+	synced func() bool
+	cancel context.CancelFunc // nil until running
+	run    func(context.Context)
+}
+
+func newSecretWatches(client kubernetes.Interface, namespace string, max int, log logr.Logger, m *metrics) *secretWatches {
+	s := &secretWatches{
+		client: client, max: max, log: log, watched: m.secretWatches, reads: m.secretReads,
+		refs:    map[types.NamespacedName][]types.NamespacedName{},
+		watches: map[types.NamespacedName]*secretWatch{},
+	}
+	if namespace != "" {
+		sel := labels.SelectorFromSet(labels.Set{CACertLabel: "true"}).String()
+		s.caStore, s.caSynced, s.caRun = s.informer(namespace, func(o *metav1.ListOptions) { o.LabelSelector = sel })
+	} else {
+		s.caSynced = func() bool { return true }
+	}
+	return s
+}
+
+// informer builds the store and runner of a watch of Secrets in ns.
+func (s *secretWatches) informer(ns string, selector func(*metav1.ListOptions)) (toolscache.Store, func() bool, func(context.Context)) {
+	secrets := s.client.CoreV1().Secrets(ns)
+	lw := &toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			selector(&o)
+			return secrets.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			selector(&o)
+			return secrets.Watch(ctx, o)
+		},
+	}
+	store, ctrl := toolscache.NewInformerWithOptions(toolscache.InformerOptions{
+		ListerWatcher: lw, ObjectType: &corev1.Secret{}, Handler: toolscache.ResourceEventHandlerFuncs{},
+	})
+	return store, ctrl.HasSynced, ctrl.RunWithContext
+}
+
+// run starts the CA watch and the watches registered so far; all of them
+// stop when ctx ends.
+func (s *secretWatches) run(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ctx = ctx
+	if s.caRun != nil {
+		go s.caRun(ctx)
+	}
+	for _, w := range s.watches {
+		s.startLocked(w)
+	}
+}
+
+func (s *secretWatches) startLocked(w *secretWatch) {
+	if s.ctx == nil || w.store == nil || w.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	w.cancel = cancel
+	go w.run(ctx)
+}
+
+// referencedSecrets are the Secrets a connector reads through the gateway.
+func referencedSecrets(c *connectorsv1alpha1.Connector) []types.NamespacedName {
+	var keys []types.NamespacedName
+	if ref := c.Spec.Auth.SecretRef; ref != nil {
+		keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: ref.Name})
+	}
+	if ref := c.Spec.CACertSecretRef; ref != nil {
+		keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: ref.Name})
+	}
+	return keys
+}
+
+// handler follows the connectors and keeps their Secrets watched.
+func (s *secretWatches) handler() toolscache.ResourceEventHandler {
+	set := func(obj any) {
+		if c, ok := obj.(*connectorsv1alpha1.Connector); ok {
+			s.setRefs(types.NamespacedName{Namespace: c.Namespace, Name: c.Name}, referencedSecrets(c))
+		}
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { set(obj) },
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if c, ok := obj.(*connectorsv1alpha1.Connector); ok {
+				s.setRefs(types.NamespacedName{Namespace: c.Namespace, Name: c.Name}, nil)
+			}
+		},
+	}
+}
+
+// setRefs records which Secrets a connector references now, starting the
+// watches that gain their first user and stopping those that lose their last.
+func (s *secretWatches) setRefs(connector types.NamespacedName, keys []types.NamespacedName) {
+	slices.SortFunc(keys, cmpKey)
+	keys = slices.Compact(keys)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.refs[connector]
+	if slices.Equal(old, keys) {
+		return
+	}
+	if len(keys) == 0 {
+		delete(s.refs, connector)
+	} else {
+		s.refs[connector] = keys
+	}
+	for _, k := range keys {
+		w := s.watches[k]
+		if w == nil {
+			w = s.newWatchLocked(k)
+			s.watches[k] = w
+			s.startLocked(w)
+		}
+		w.users++
+	}
+	for _, k := range old {
+		w := s.watches[k]
+		if w == nil {
+			continue
+		}
+		if w.users--; w.users > 0 {
+			continue
+		}
+		delete(s.watches, k)
+		if w.store != nil {
+			if w.cancel != nil {
+				w.cancel()
+			}
+			s.running--
+			s.watched.Dec()
+		}
+	}
+}
+
+// newWatchLocked prepares the watch of one Secret, or an unwatched entry
+// once max watches run.
+func (s *secretWatches) newWatchLocked(k types.NamespacedName) *secretWatch {
+	w := &secretWatch{}
+	if s.running >= s.max {
+		if !s.warned {
+			s.warned = true
+			s.log.Info("too many referenced Secrets to watch each: the others are read from the API server on every use", "max", s.max)
+		}
+		return w
+	}
+	w.store, w.synced, w.run = s.informer(k.Namespace, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.Name).String()
+	})
+	s.running++
+	s.watched.Inc()
+	return w
+}
+
+func cmpKey(a, b types.NamespacedName) int {
+	return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+}
+
+// get returns the Secret from its watch, or from the API server while the
+// watch has not synced (a connector just created) or when it has none.
+func (s *secretWatches) get(ctx context.Context, key types.NamespacedName) (*corev1.Secret, error) {
+	s.mu.Lock()
+	w := s.watches[key]
+	s.mu.Unlock()
+	if w != nil && w.store != nil && w.synced() {
+		obj, ok, err := w.store.GetByKey(key.String())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("secret %s: %w", key, err)
+		case !ok:
+			return nil, fmt.Errorf("secret %s: %w", key, apierrors.NewNotFound(corev1.Resource("secrets"), key.Name))
+		}
+		return obj.(*corev1.Secret), nil
+	}
+	s.reads.Inc()
+	sec, err := s.client.CoreV1().Secrets(key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("secret %s: %w", key, err)
+	}
+	return sec, nil
+}
+
+// caSecrets returns the labelled CA Secrets of the install namespace, by name.
+func (s *secretWatches) caSecrets() []*corev1.Secret {
+	if s.caStore == nil {
+		return nil
+	}
+	var out []*corev1.Secret
+	for _, obj := range s.caStore.List() {
+		if sec, ok := obj.(*corev1.Secret); ok {
+			out = append(out, sec)
+		}
+	}
+	slices.SortFunc(out, func(a, b *corev1.Secret) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
