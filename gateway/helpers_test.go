@@ -21,7 +21,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -107,6 +106,10 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 		t.Fatal(err)
 	}
 	e.ca = caPEM
+	secrets, err := gateway.SecretClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := cache.New(cfg, gateway.CacheOptions(cp.Scheme))
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +124,7 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	}
 	e.addr, e.admin = l.Addr().String(), al.Addr().String()
 	opts := gateway.Options{
-		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Client: kubernetes.NewForConfigOrDie(cfg), Namespace: e.install,
+		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Client: secrets, Namespace: e.install,
 		Listener: l, AdminListener: al, Logger: e.logs.logger(), ShutdownTimeout: 5 * time.Second,
 	}
 	if mod != nil {

@@ -35,7 +35,8 @@ type Options struct {
 	Cache cache.Cache
 	// Client watches (and, until a watch has synced, reads) the Secrets that
 	// connectors reference, one by one, and the labelled CA Secrets of
-	// Namespace; no other Secret is read. Required.
+	// Namespace; no other Secret is read. Build it with SecretClient.
+	// Required.
 	Client kubernetes.Interface
 	// Namespace is the install namespace, whose labelled CA Secrets are
 	// trusted for every upstream.

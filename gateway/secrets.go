@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
@@ -74,7 +75,22 @@ func newSecretWatches(client kubernetes.Interface, namespace string, max int, lo
 	return s
 }
 
-// informer builds the store and runner of a watch of Secrets in ns.
+// SecretClient returns the client to pass as Options.Client: cfg's, with
+// response compression off, since each open watch would otherwise hold a
+// gzip reader (about 40 KiB) for the few bytes a single Secret sends.
+func SecretClient(cfg *rest.Config) (kubernetes.Interface, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.DisableCompression = true
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: Secret client: %w", err)
+	}
+	return cs, nil
+}
+
+// informer builds the store and runner of a watch of Secrets in ns: a bare
+// reflector into a store (no event queue or handlers: nothing reacts to
+// Secret events, requests read the store), to keep each watch small.
 func (s *secretWatches) informer(ns string, selector func(*metav1.ListOptions)) (toolscache.Store, func() bool, func(context.Context)) {
 	secrets := s.client.CoreV1().Secrets(ns)
 	lw := &toolscache.ListWatch{
@@ -87,10 +103,11 @@ func (s *secretWatches) informer(ns string, selector func(*metav1.ListOptions)) 
 			return secrets.Watch(ctx, o)
 		},
 	}
-	store, ctrl := toolscache.NewInformerWithOptions(toolscache.InformerOptions{
-		ListerWatcher: lw, ObjectType: &corev1.Secret{}, Handler: toolscache.ResourceEventHandlerFuncs{},
+	store := toolscache.NewStore(toolscache.MetaNamespaceKeyFunc)
+	r := toolscache.NewReflectorWithOptions(lw, &corev1.Secret{}, store, toolscache.ReflectorOptions{
+		Name: "secrets in " + ns, Logger: &s.log,
 	})
-	return store, ctrl.HasSynced, ctrl.RunWithContext
+	return store, func() bool { return r.LastSyncResourceVersion() != "" }, r.RunWithContext
 }
 
 // run starts the CA watch and the watches registered so far; all of them

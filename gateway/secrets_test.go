@@ -1,10 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,7 +59,7 @@ func TestTheGatewayReadsOnlyTheSecretsConnectorsReference(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	e := startGatewayAs(t, cfg, install, func(o *gateway.Options) { o.Registerer = reg })
-	watches := func() int { return int(gauge(t, e, "connectors_gateway_secret_watches")) }
+	watches := func() int { return int(gaugeOf(t, reg, "connectors_gateway_secret_watches")) }
 	before := watches()
 
 	// A Secret of the same namespace that no connector references.
@@ -80,7 +76,7 @@ func TestTheGatewayReadsOnlyTheSecretsConnectorsReference(t *testing.T) {
 	}
 	waitFor(t, "a watch for each of the connector's two Secrets", func() bool { return watches() == before+2 })
 	// Once the watches have synced, requests read no Secret from the API server.
-	reads := func() float64 { return gauge(t, e, "connectors_gateway_secret_api_reads_total") }
+	reads := func() float64 { return gaugeOf(t, reg, "connectors_gateway_secret_api_reads_total") }
 	waitFor(t, "requests served from the watches", func() bool {
 		n := reads()
 		for range 3 {
@@ -106,26 +102,4 @@ func TestTheGatewayReadsOnlyTheSecretsConnectorsReference(t *testing.T) {
 	waitFor(t, "the twin to keep the watches", func() bool { return watches() == before+2 })
 	must(nil, cp.Client.Delete(ctx, twin))
 	waitFor(t, "the watches to stop with the last connector", func() bool { return watches() == before })
-}
-
-// gauge reads one unlabelled metric from the gateway's admin listener.
-func gauge(t *testing.T, e *env, name string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + e.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	s := bufio.NewScanner(resp.Body)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }

@@ -146,6 +146,10 @@ func serveGateway(ctx context.Context, s gatewaySetup) error {
 	if err != nil {
 		return err
 	}
+	secrets, err := gateway.SecretClient(s.cfg)
+	if err != nil {
+		return err
+	}
 	c, err := cache.New(s.cfg, gateway.CacheOptions(scheme))
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
@@ -164,7 +168,7 @@ func serveGateway(ctx context.Context, s gatewaySetup) error {
 		}
 	}
 	gw, err := gateway.New(ctx, gateway.Options{
-		Validator: pipeline, Authorizer: authz, CA: s.ca, Cache: c, Client: cs, Namespace: s.namespace,
+		Validator: pipeline, Authorizer: authz, CA: s.ca, Cache: c, Client: secrets, Namespace: s.namespace,
 		Listener: l, AdminListener: admin, MaxTunnels: s.flags.maxTunnels, MaxTunnelsPerConnector: s.flags.maxPerConnector, CacheSize: s.flags.cacheSize,
 		IdleTimeout: s.flags.idleTimeout, ShutdownTimeout: s.flags.shutdownTimeout, ShutdownDelay: s.flags.shutdownDelay,
 		Logger: s.log.WithName("gateway"), Registerer: s.registerer, Gatherer: s.gatherer,
