@@ -183,12 +183,16 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	proxy.ServeHTTP(rec, r)
 }
 
-// closeTunnel ends the tunnel (after the current answer is written).
+// closeTunnel ends the tunnel. The answer carries "Connection: close",
+// on which both servers close the connection after it (HTTP/2: a GOAWAY);
+// a second later the tunnel is closed whatever still runs in it.
 func (f *forwarder) closeTunnel() {
 	if f.t != nil {
-		go f.t.close()
+		time.AfterFunc(tunnelCloseLinger, f.t.close)
 	}
 }
+
+const tunnelCloseLinger = time.Second
 
 // current re-reads the connector and checks that it is still the one the
 // tunnel was opened for, still targets the host, is Ready and may still be
@@ -394,7 +398,9 @@ type statusRecorder struct {
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
-	if !s.wrote {
+	// Informational answers (100 Continue, 103 Early Hints) come before the
+	// final status; 101 is final for an upgrade.
+	if !s.wrote && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		s.status, s.wrote = code, true
 	}
 	s.ResponseWriter.WriteHeader(code)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/net/http2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -26,6 +27,8 @@ type Gateway struct {
 	leaves     *leafCache
 	state      *state
 	transports *transportCache
+	h2         *http2.Server // serves every HTTP/2 tunnel
+	h2base     *http.Server  // its BaseConfig: Shutdown sends GOAWAY to all
 	metrics    *metrics
 	buffers    *bufferPool
 
@@ -61,6 +64,12 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		open:    map[*tunnel]struct{}{},
 	}
 	g.transports = newTransportCache(opts.CacheSize, opts.UpstreamTimeout)
+	// MaxHeaderBytes caps HTTP/2 header lists too.
+	g.h2base = &http.Server{MaxHeaderBytes: opts.MaxHeaderBytes, IdleTimeout: opts.IdleTimeout, ErrorLog: discardLog}
+	g.h2 = &http2.Server{IdleTimeout: opts.IdleTimeout, MaxReadFrameSize: 1 << 20, MaxConcurrentStreams: maxStreamsPerTunnel}
+	if err := http2.ConfigureServer(g.h2base, g.h2); err != nil {
+		return nil, fmt.Errorf("gateway: HTTP/2 server: %w", err)
+	}
 	if err := g.state.informers(ctx); err != nil {
 		return nil, err
 	}
@@ -99,7 +108,7 @@ type proxyError struct {
 func (e *proxyError) Error() string { return e.msg }
 
 func perr(status int, format string, args ...any) *proxyError {
-	return &proxyError{status: status, msg: fmt.Sprintf(format, args...)}
+	return &proxyError{status: status, msg: oneLine.Replace(fmt.Sprintf(format, args...))}
 }
 
 // ServeHTTP is the handler of the plain-HTTP proxy listener.
@@ -168,7 +177,9 @@ func parseUser(user string) ([]connectorRef, error) {
 	for _, part := range strings.Split(user, ",") {
 		ns, name, ok := strings.Cut(strings.TrimSpace(part), "/")
 		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
-			return nil, fmt.Errorf("proxy user %q must name connectors as <namespace>/<name>", part)
+			// The part is not echoed: a client that swapped user and
+			// password would see its token in the answer and the audit log.
+			return nil, errors.New("the proxy user must name connectors as <namespace>/<name>[,<namespace>/<name>…]")
 		}
 		refs = append(refs, connectorRef{namespace: ns, name: name})
 	}
@@ -218,10 +229,15 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 	return nil, first
 }
 
-// notReady is a 503 naming the failing condition, or nil for a Ready connector.
+// notReady is a 503 naming the failing condition, or nil for a Ready
+// connector whose status describes its current spec (an edited address is
+// not trusted with the credential before the reconciler has checked it).
 func notReady(c *connectorsv1alpha1.Connector, ref connectorRef) *proxyError {
 	ready := connectorsv1alpha1.FindCondition(c.Status.Conditions, connectorsv1alpha1.ConditionReady)
 	if ready != nil && ready.Status == metav1.ConditionTrue {
+		if c.Status.ObservedGeneration < c.Generation {
+			return perr(http.StatusServiceUnavailable, "connector %s changed and has not been checked again yet", ref)
+		}
 		return nil
 	}
 	msg := "its status is not known yet"
@@ -282,6 +298,9 @@ func (g *Gateway) release(key string) {
 		delete(g.perConn, key)
 	}
 }
+
+// oneLine keeps messages (a condition's, an upstream error's) on one line.
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 func writeProxyError(w http.ResponseWriter, e *proxyError) {
 	if e.status == http.StatusProxyAuthRequired {

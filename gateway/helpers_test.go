@@ -204,24 +204,41 @@ func targetSA(t testing.TB, name string) string {
 
 func apiserver() string { return strings.TrimSuffix(cp.Config.Host, "/") }
 
-// readyConnector creates the Secret and a Connector whose status says Ready
-// with the gateway as proxy, as the reconciler would publish it.
+// readyConnector creates the bearer-token Secret and a Connector whose
+// status says Ready with proxy as its address, as the reconciler would
+// publish it.
 func readyConnector(t testing.TB, ns, name, address, token, proxy string) *connectorsv1alpha1.Connector {
 	t.Helper()
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-secret"},
-		Type:       connectorsv1alpha1.SecretTypeBearerToken,
-		StringData: map[string]string{"token": token},
-	}
-	if err := cp.Client.Create(t.Context(), sec); err != nil {
-		t.Fatal(err)
-	}
+	return connectorWith(t, ns, name, address, bearerSecret(token), nil, proxy)
+}
+
+// connectorWith creates the credential Secret (sec, named <name>-secret;
+// none if nil), the CA Secret (caPEM, named <name>-ca; none if nil) and a
+// Connector at address, and publishes a Ready status that describes its
+// current generation, as the reconciler would once it has checked it.
+func connectorWith(t testing.TB, ns, name, address string, sec *corev1.Secret, caPEM []byte, proxy string) *connectorsv1alpha1.Connector {
+	t.Helper()
 	c := &connectorsv1alpha1.Connector{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: connectorsv1alpha1.ConnectorSpec{
-			ConnectorClassName: "k8s", Address: address,
-			Auth: connectorsv1alpha1.ConnectorAuth{Name: "bearerTokenAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
-		},
+		Spec:       connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "k8s", Address: address},
+	}
+	if sec != nil {
+		sec.Namespace, sec.Name = ns, name+"-secret"
+		if err := cp.Client.Create(t.Context(), sec); err != nil {
+			t.Fatal(err)
+		}
+		authName := "bearerTokenAuth"
+		if sec.Type == corev1.SecretTypeBasicAuth {
+			authName = "basicAuth"
+		}
+		c.Spec.Auth = connectorsv1alpha1.ConnectorAuth{Name: authName, SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}}
+	}
+	if caPEM != nil {
+		ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-ca"}, Data: map[string][]byte{"ca.crt": caPEM}}
+		if err := cp.Client.Create(t.Context(), ca); err != nil {
+			t.Fatal(err)
+		}
+		c.Spec.CACertSecretRef = &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}
 	}
 	if err := cp.Client.Create(t.Context(), c); err != nil {
 		t.Fatal(err)
@@ -234,6 +251,7 @@ func setReady(t testing.TB, c *connectorsv1alpha1.Connector, status metav1.Condi
 	t.Helper()
 	connectorsv1alpha1.SetCondition(&c.Status.Conditions, connectorsv1alpha1.Condition{Type: connectorsv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg}, metav1.Now())
 	c.Status.Proxy = &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: proxy}}
+	c.Status.ObservedGeneration = c.Generation // the status describes this spec
 	if err := cp.Client.Status().Update(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,9 @@ type Options struct {
 	Authorizer Authorizer
 	// CA signs the leaves presented inside tunnels. Required.
 	CA *CA
-	// Cache holds the informers (Connectors, ConnectorClasses, Secret
-	// metadata); the gateway registers them and Start runs it. Required.
+	// Cache holds the informers of Connectors and ConnectorClasses; the
+	// gateway registers them and Start runs it. Build it with CacheOptions.
+	// Required.
 	Cache cache.Cache
 	// Client watches (and, until a watch has synced, reads) the Secrets that
 	// connectors reference, one by one, and the labelled CA Secrets of
@@ -57,11 +58,13 @@ type Options struct {
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the TLS handshake inside a tunnel. Default 10s.
 	HandshakeTimeout time.Duration
-	// MaxHeaderBytes caps request headers (Proxy-Authorization included)
-	// before any parsing. Default 64 KiB.
+	// MaxHeaderBytes caps request headers (Proxy-Authorization included):
+	// beyond it the answer is 431 and nothing is parsed. Go's HTTP/1.1
+	// server allows 4 KiB of slack over it; HTTP/2 tunnels enforce it on
+	// the decoded header list. Default 64 KiB.
 	MaxHeaderBytes int
 	// ShutdownTimeout is how long in-flight requests may finish after
-	// shutdown begins; then tunnels and streams are closed. Default 25s.
+	// shutdown begins; then tunnels and streams are closed. Default 20s.
 	ShutdownTimeout time.Duration
 	// ShutdownDelay keeps serving (with /readyz failing) before shutting
 	// down, so load balancers stop sending new clients. Default 0.
@@ -108,7 +111,7 @@ func (o *Options) defaults() error {
 		o.MaxHeaderBytes = 64 << 10
 	}
 	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 25 * time.Second
+		o.ShutdownTimeout = 20 * time.Second
 	}
 	if o.BufferSize <= 0 {
 		o.BufferSize = 32 << 10

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/gateway"
 	"github.com/connectors-io/connectors/tokens"
 )
 
@@ -72,19 +73,11 @@ func (r *recorder) caPEM() []byte {
 // through caCertSecretRef unless untrusted.
 func recordingConnector(t testing.TB, e *env, ns, name string, r *recorder, token string, trusted bool) *connectorsv1alpha1.Connector {
 	t.Helper()
-	c := readyConnector(t, ns, name, r.URL, token, "http://"+e.addr)
+	var ca []byte
 	if trusted {
-		ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-ca"}, Data: map[string][]byte{"ca.crt": r.caPEM()}}
-		if err := cp.Client.Create(t.Context(), ca); err != nil {
-			t.Fatal(err)
-		}
-		c.Spec.CACertSecretRef = &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}
-		if err := cp.Client.Update(t.Context(), c); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(300 * time.Millisecond)
+		ca = r.caPEM()
 	}
-	return c
+	return connectorWith(t, ns, name, r.URL, bearerSecret(token), ca, "http://"+e.addr)
 }
 
 // client returns an HTTP client that uses the gateway like kubectl does.
@@ -180,6 +173,7 @@ func TestTheGatewayRefusesWhatItMust(t *testing.T) {
 		{name: "no Proxy-Authorization is 407", target: target, want: 407, say: "proxy authentication required"},
 		{name: "a wrong password is 407", target: target, auth: ns + "/rec:not-a-token", want: 407, say: "proxy token refused"},
 		{name: "a user that names no connector is 407", target: target, auth: "rec:" + string(token), want: 407, say: "<namespace>/<name>"},
+		{name: "user and password swapped is 407 and the token is not echoed", target: target, auth: string(token) + ":" + ns + "/rec", want: 407, say: "<namespace>/<name>"},
 		{name: "a token of another namespace without RBAC is 403", target: target, auth: ns + "/rec:" + string(foreign), want: 403, say: "may not get connector " + ns + "/rec"},
 		{name: "a target that is not the connector's is 403", target: bystander.Addr().String(), auth: ns + "/rec:" + string(token), want: 403, say: "is not an address of connector " + ns + "/rec"},
 		{name: "a missing connector is 404", target: target, auth: ns + "/missing:" + string(token), want: 404, say: "connector " + ns + "/missing not found"},
@@ -202,6 +196,9 @@ func TestTheGatewayRefusesWhatItMust(t *testing.T) {
 	}
 	if n := dialed.Load(); n != 0 {
 		t.Errorf("the gateway dialed a target that is not the connector's %d times", n)
+	}
+	if logs := e.logs.text(); strings.Contains(logs, string(token)) || strings.Contains(logs, string(foreign)) {
+		t.Error("the gateway's log contains a token")
 	}
 
 	t.Run("an untrusted upstream certificate is 502 naming the problem", func(t *testing.T) {
@@ -265,10 +262,29 @@ func TestADeletedPodsTunnelIsRefused(t *testing.T) {
 	if resp, _ := get(t, cl, up.URL+"/", nil); resp.StatusCode != 200 {
 		t.Fatalf("status %d before the deletion", resp.StatusCode)
 	}
+	// A long request running in the tunnel of its own (a watch, say).
+	up.mu.Lock()
+	up.delay = 5 * time.Second
+	up.mu.Unlock()
+	streaming := make(chan error, 1)
+	go func() {
+		resp, err := e.client(t, ns+"/rec", token).Get(up.URL + "/watch")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+		}
+		streaming <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	up.mu.Lock()
+	up.delay = 0
+	up.mu.Unlock()
+	deleted := time.Now()
 	if err := cp.Clientset.CoreV1().Pods(ns).Delete(t.Context(), pod.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
+refused:
 	for {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, up.URL+"/", nil)
 		resp, err := cl.Do(req)
@@ -276,15 +292,26 @@ func TestADeletedPodsTunnelIsRefused(t *testing.T) {
 			_ = resp.Body.Close()
 		}
 		if err == nil && resp.StatusCode == http.StatusForbidden {
-			return // refused inside the tunnel
+			break refused // inside the tunnel
 		}
 		if err != nil && strings.Contains(err.Error(), "Proxy Authentication Required") {
-			return // the tunnel was closed and a new CONNECT is refused with 407
+			break refused // the tunnel was closed and a new CONNECT is refused with 407
 		}
 		if time.Now().After(deadline) {
+			if err != nil {
+				t.Fatalf("2s after the pod was deleted its tunnel answers: %v", err)
+			}
 			t.Fatalf("2s after the pod was deleted its tunnel still answers %d", resp.StatusCode)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-streaming:
+		if err == nil {
+			t.Error("the long request of the deleted pod completed")
+		}
+	case <-time.After(time.Until(deleted.Add(3 * time.Second))):
+		t.Error("3s after the pod was deleted a long request in its tunnel still runs")
 	}
 }
 
@@ -363,6 +390,34 @@ func TestATunnelServesOnlyItsTargetAndItsConnectorAsTheyAreNow(t *testing.T) {
 		}
 	})
 
+	status := func() (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, up.URL+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	t.Run("a connector whose spec changed is refused with 503 until its status describes the change", func(t *testing.T) {
+		c.Spec.AddressExtensions = []connectorsv1alpha1.AddressExtension{{Name: "alias", Value: "https://alias.example"}}
+		if err := cp.Client.Update(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the change to reach the tunnel", func() bool {
+			code, body := status()
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "has not been checked again")
+		})
+		setReady(t, c, metav1.ConditionTrue, "", "", "http://"+e.addr)
+		if code, body := status(); code != http.StatusOK {
+			t.Fatalf("after the status caught up: %d %q", code, body)
+		}
+	})
+
 	t.Run("a connector deleted while its tunnel is open is refused at the next request", func(t *testing.T) {
 		if err := cp.Client.Delete(t.Context(), c); err != nil {
 			t.Fatal(err)
@@ -390,7 +445,7 @@ func TestTheClientsCredentialsNeverReachTheUpstream(t *testing.T) {
 	if err := cp.Client.Update(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	setReady(t, c, metav1.ConditionTrue, "", "", "http://"+e.addr)
 	token, _ := podToken(t, ns, "job")
 	resp, _ := get(t, e.client(t, ns+"/rec", token), up.URL+"/", http.Header{
 		"Authorization": {"Bearer fake-token"}, "Proxy-Authorization": {"Basic c2VjcmV0"}, "Impersonate-User": {"admin"},
@@ -402,5 +457,56 @@ func TestTheClientsCredentialsNeverReachTheUpstream(t *testing.T) {
 		if v := up.last().Get(h); v != "" {
 			t.Errorf("upstream received the client's %s", h)
 		}
+	}
+}
+
+func TestShutdownAsksIdleTunnelsToCloseWhileRequestsInFlightFinish(t *testing.T) {
+	e := startGateway(t, func(o *gateway.Options) { o.ShutdownTimeout = 10 * time.Second })
+	ns := namespace(t, "goaway")
+	up := newRecorder(t)
+	recordingConnector(t, e, ns, "rec", up, "secret", true)
+	token, _ := podToken(t, ns, "job")
+	target := strings.TrimPrefix(up.URL, "https://")
+
+	// An idle HTTP/2 tunnel and an idle HTTP/1.1 tunnel, each used once.
+	auth := basicAuth(ns+"/rec", string(token))
+	h2, h1 := dialTunnel(t, e, target, auth, "h2"), dialTunnel(t, e, target, auth, "http/1.1")
+	for _, c := range []*tunnelClient{h2, h1} {
+		if resp, _, err := c.do(t, "/", nil); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("before the shutdown: %v %v", resp, err)
+		}
+	}
+
+	// A slow request in flight keeps the shutdown waiting for 3 s.
+	up.mu.Lock()
+	up.delay = 3 * time.Second
+	up.mu.Unlock()
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := e.client(t, ns+"/rec", token).Get(up.URL + "/slow")
+		if err != nil {
+			slow <- 0
+			return
+		}
+		_ = resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	time.Sleep(300 * time.Millisecond)
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.stop() }()
+
+	closedBy := time.Now().Add(2 * time.Second) // well before the slow request ends
+	waitFor(t, "a GOAWAY on the idle HTTP/2 tunnel", func() bool { return h2.h2.State().Closing || h2.h2.State().Closed })
+	if time.Now().After(closedBy) {
+		t.Error("the idle HTTP/2 tunnel was told to go away only at the end of the shutdown")
+	}
+	if !h1.closedWithin(time.Until(closedBy)) {
+		t.Error("the idle HTTP/1.1 tunnel was not closed by the gateway before the shutdown ended")
+	}
+	if code := <-slow; code != 200 {
+		t.Errorf("the request in flight ended with %d", code)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Start returned %v", err)
 	}
 }

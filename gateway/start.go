@@ -14,15 +14,32 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 )
 
-// Start runs the informers, the proxy listener and the admin listener until
-// ctx ends, then shuts down: /readyz fails, (after ShutdownDelay) no new
-// connections are accepted, in-flight requests get ShutdownTimeout to
-// finish, and whatever still runs (long streams) is closed so that clients
-// reconnect elsewhere.
+// Start runs the admin listener (at once), the informers and, once they
+// have synced, the proxy listener until ctx ends, then shuts down: /readyz
+// fails, (after ShutdownDelay) no new connections are accepted, open tunnels
+// are asked to close when idle (HTTP/2 GOAWAY, HTTP/1.1 keep-alives off),
+// in-flight requests get ShutdownTimeout to finish, and whatever still runs
+// (long streams) is closed so that clients reconnect elsewhere. At most
+// ShutdownDelay + ShutdownTimeout + 5 s pass between the end of ctx and the
+// return.
 func (g *Gateway) Start(ctx context.Context) error {
 	if g.opts.Listener == nil {
 		return errors.New("gateway: Options.Listener is required to start")
 	}
+	// The admin listener serves from the start: /healthz answers (a
+	// liveness probe must not kill a slow start), /readyz says "starting".
+	eg := new(errgroup.Group)
+	var admin *http.Server
+	if g.opts.AdminListener != nil {
+		admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
+		eg.Go(func() error { return serve(admin, g.opts.AdminListener) })
+	}
+	closeAdmin := func() {
+		if admin != nil {
+			_ = admin.Close()
+		}
+	}
+
 	cacheCtx, stopCache := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCache()
 	g.state.secrets.run(cacheCtx)
@@ -31,29 +48,24 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if !g.opts.Cache.WaitForCacheSync(ctx) || !toolscache.WaitForCacheSync(ctx.Done(), g.state.secrets.caSynced) {
 		stopCache()
 		cacheErr := <-cacheDone
+		closeAdmin()
+		adminErr := eg.Wait()
+		_ = g.opts.Listener.Close()
 		if ctx.Err() != nil {
-			return nil
+			return adminErr
 		}
-		return errors.Join(errors.New("gateway: the connector caches did not sync"), cacheErr)
+		return errors.Join(errors.New("gateway: the connector caches did not sync"), cacheErr, adminErr)
 	}
 
 	proxy := &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       g.opts.IdleTimeout, // keep-alive proxy connections (plain requests, answers to refused CONNECTs)
 		MaxHeaderBytes:    g.opts.MaxHeaderBytes,
 		ErrorLog:          discardLog,
 	}
-	var admin *http.Server
-	if g.opts.AdminListener != nil {
-		admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
-	}
 	g.ready.Store(true)
-
-	eg := new(errgroup.Group)
 	eg.Go(func() error { return serve(proxy, g.opts.Listener) })
-	if admin != nil {
-		eg.Go(func() error { return serve(admin, g.opts.AdminListener) })
-	}
 	var serveErr error
 	done := make(chan struct{})
 	go func() { serveErr = eg.Wait(); close(done) }()
@@ -63,9 +75,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	case <-done:
 	}
 	g.shutdown(context.WithoutCancel(ctx), proxy)
-	if admin != nil {
-		_ = admin.Close()
-	}
+	closeAdmin()
 	<-done
 	stopCache()
 	if err := <-cacheDone; err != nil && serveErr == nil {
@@ -92,6 +102,7 @@ func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
 	g.mu.Unlock()
 	deadline, cancel := context.WithTimeout(ctx, g.opts.ShutdownTimeout)
 	defer cancel()
+	g.drainTunnels(deadline)
 	_ = proxy.Shutdown(deadline) // stops accepting; hijacked tunnels are ours to close
 	for g.inFlight.Load() > 0 && deadline.Err() == nil {
 		select {

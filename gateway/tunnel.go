@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/http2"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/tokens"
 )
 
 // maxStreamsPerTunnel bounds the concurrent HTTP/2 streams of one tunnel.
@@ -23,6 +24,7 @@ const maxStreamsPerTunnel = 100
 type tunnel struct {
 	conn      net.Conn
 	closeOnce sync.Once
+	drain     func() // an HTTP/1.1 tunnel's: close when idle; set under Gateway.mu
 }
 
 func (t *tunnel) close() { t.closeOnce.Do(func() { _ = t.conn.Close() }) }
@@ -118,6 +120,7 @@ func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, 
 	life := s.id.ExpiresAt.Add(g.opts.TokenGrace).Sub(g.opts.Now())
 	timer := time.AfterFunc(life, t.close)
 	defer timer.Stop()
+	defer g.recheckToken(ctx, t, s)()
 
 	tlsConn := tls.Server(conn, &tls.Config{
 		MinVersion:   tls.VersionTLS12,
@@ -136,11 +139,9 @@ func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, 
 
 	fw := g.forwarder(s, c, "https", hostport, t)
 	if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
-		srv := &http2.Server{IdleTimeout: g.opts.IdleTimeout, MaxReadFrameSize: 1 << 20, MaxConcurrentStreams: maxStreamsPerTunnel}
-		srv.ServeConn(tlsConn, &http2.ServeConnOpts{
-			Context: ctx, Handler: fw.withProtocol("h2"),
-			BaseConfig: &http.Server{MaxHeaderBytes: g.opts.MaxHeaderBytes}, // caps HTTP/2 header lists too
-		})
+		// Shared by all HTTP/2 tunnels: shutting its BaseConfig down sends
+		// every one of them a GOAWAY.
+		g.h2.ServeConn(tlsConn, &http2.ServeConnOpts{Context: ctx, Handler: fw.withProtocol("h2"), BaseConfig: g.h2base})
 		return
 	}
 	inner := &http.Server{
@@ -150,7 +151,78 @@ func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, 
 		MaxHeaderBytes:    g.opts.MaxHeaderBytes,
 		ErrorLog:          discardLog,
 	}
+	// Draining closes the connection when idle, or after the current answer.
+	g.setDrain(t, func() { inner.SetKeepAlivesEnabled(false) })
 	_ = inner.Serve(newOneConnListener(tlsConn))
+}
+
+// tokenRecheck is how often an open tunnel's token is checked again (a
+// cache hit), so that streams running in it end soon after the token is
+// revoked (its pod deleted), not only the next request.
+const tokenRecheck = time.Second
+
+// recheckToken closes t once its token is no longer valid, checking every
+// tokenRecheck with a timer (no goroutine per idle tunnel); it returns the
+// function that stops the checks. A token that cannot be checked right now
+// leaves the tunnel open.
+func (g *Gateway) recheckToken(ctx context.Context, t *tunnel, s *session) (stop func()) {
+	var mu sync.Mutex
+	var timer *time.Timer
+	stopped := false
+	var check func()
+	check = func() {
+		checkCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := g.opts.Validator.Validate(checkCtx, s.token)
+		cancel()
+		if tokens.IsInvalid(err) {
+			t.close()
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			timer = time.AfterFunc(tokenRecheck, check)
+		}
+	}
+	mu.Lock()
+	timer = time.AfterFunc(tokenRecheck, check)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		timer.Stop()
+	}
+}
+
+// setDrain records how to drain an HTTP/1.1 tunnel, at once if the gateway
+// already drains.
+func (g *Gateway) setDrain(t *tunnel, drain func()) {
+	g.mu.Lock()
+	t.drain = drain
+	draining := g.draining.Load()
+	g.mu.Unlock()
+	if draining {
+		drain()
+	}
+}
+
+// drainTunnels asks every tunnel to close once idle: a GOAWAY to the
+// HTTP/2 ones, keep-alives off for the HTTP/1.1 ones. Clients then open new
+// connections, to another replica.
+func (g *Gateway) drainTunnels(ctx context.Context) {
+	g.mu.Lock()
+	var drains []func()
+	for t := range g.open {
+		if t.drain != nil {
+			drains = append(drains, t.drain)
+		}
+	}
+	g.mu.Unlock()
+	for _, d := range drains {
+		d()
+	}
+	go func() { _ = g.h2base.Shutdown(ctx) }() // runs the GOAWAY hooks; it tracks no connection itself
 }
 
 func (g *Gateway) register(t *tunnel) bool {

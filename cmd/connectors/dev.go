@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/connectors-io/connectors/csi"
@@ -109,11 +110,11 @@ func runDev(ctx context.Context, f devFlags, kubeconfig string, log logr.Logger)
 		return err
 	}
 	scheme, c, cs := clis.scheme, clis.client, clis.cs
-	ca, caPEM, caKey, err := gateway.GenerateCA("connectors dev gateway")
+	const namespace = "connectors-system"
+	ca, caPEM, caKey, err := devGatewayCA(ctx, c, namespace, log)
 	if err != nil {
 		return err
 	}
-	const namespace = "connectors-system"
 	if err := devenv.Install(ctx, c, devenv.InstallOptions{
 		Namespace: namespace, CRDs: kubeconfig != "", GatewayCACert: caPEM, GatewayCAKey: caKey,
 		APIServerCA: cfg.CAData, CACertLabel: reconciler.CACertLabel,
@@ -276,3 +277,21 @@ func newDevExecCommand() *cobra.Command {
 type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// devGatewayCA reuses the CA of an earlier run (kubeconfigs rendered with it
+// keep working) or generates one.
+func devGatewayCA(ctx context.Context, c client.Reader, namespace string, log logr.Logger) (*gateway.CA, []byte, []byte, error) {
+	certPEM, keyPEM, err := devenv.GatewayCA(ctx, c, namespace)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if certPEM != nil {
+		ca, err := gateway.ParseCA(certPEM, keyPEM)
+		if err == nil {
+			log.Info("reusing the gateway CA", "secret", namespace+"/"+devenv.GatewayCASecret)
+			return ca, certPEM, keyPEM, nil
+		}
+		log.Info("the stored gateway CA is unusable: generating a new one", "secret", namespace+"/"+devenv.GatewayCASecret, "error", err.Error())
+	}
+	return gateway.GenerateCA("connectors dev gateway")
+}

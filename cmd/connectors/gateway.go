@@ -30,7 +30,7 @@ type gatewayFlags struct {
 	redisURL                     string
 	audience                     string
 	maxTunnels, maxPerConnector  int
-	cacheSize                    int
+	cacheSize, bufferSize        int
 	idleTimeout, shutdownTimeout time.Duration
 	shutdownDelay                time.Duration
 	watchPods                    bool
@@ -73,8 +73,9 @@ func newGatewayCommand() *cobra.Command {
 	fl.IntVar(&f.maxTunnels, "max-tunnels", 10000, "open tunnels at most")
 	fl.IntVar(&f.maxPerConnector, "max-tunnels-per-connector", 1000, "open tunnels of one connector at most")
 	fl.IntVar(&f.cacheSize, "cache-size", 4096, "leaf certificates, upstream transports and single-Secret watches kept at most (Secrets beyond it are read from the API server on use)")
+	fl.IntVar(&f.bufferSize, "buffer-size", 32<<10, "size of the pooled buffers that copy bodies and streams (one is held per active stream)")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "close tunnels idle this long")
-	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
 	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "keep serving with /readyz failing this long on SIGTERM")
 	fl.BoolVar(&f.watchPods, "watch-pods", true, "revoke the tokens of deleted pods (watches pod metadata)")
 	return cmd
@@ -169,7 +170,7 @@ func serveGateway(ctx context.Context, s gatewaySetup) error {
 	}
 	gw, err := gateway.New(ctx, gateway.Options{
 		Validator: pipeline, Authorizer: authz, CA: s.ca, Cache: c, Client: secrets, Namespace: s.namespace,
-		Listener: l, AdminListener: admin, MaxTunnels: s.flags.maxTunnels, MaxTunnelsPerConnector: s.flags.maxPerConnector, CacheSize: s.flags.cacheSize,
+		Listener: l, AdminListener: admin, MaxTunnels: s.flags.maxTunnels, MaxTunnelsPerConnector: s.flags.maxPerConnector, CacheSize: s.flags.cacheSize, BufferSize: s.flags.bufferSize,
 		IdleTimeout: s.flags.idleTimeout, ShutdownTimeout: s.flags.shutdownTimeout, ShutdownDelay: s.flags.shutdownDelay,
 		Logger: s.log.WithName("gateway"), Registerer: s.registerer, Gatherer: s.gatherer,
 	})

@@ -63,7 +63,7 @@ func Install(ctx context.Context, c client.Client, o InstallOptions) error {
 		return err
 	}
 	gwCA := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: "connectors-gateway-ca"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: GatewayCASecret},
 		Type:       corev1.SecretTypeTLS,
 		Data:       map[string][]byte{corev1.TLSCertKey: o.GatewayCACert, corev1.TLSPrivateKeyKey: o.GatewayCAKey},
 	}
@@ -83,6 +83,23 @@ func Install(ctx context.Context, c client.Client, o InstallOptions) error {
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP}}},
 	}
 	return upsert(ctx, c, svc, func(existing *corev1.Service) { existing.Spec.ExternalName = "localhost" })
+}
+
+// GatewayCASecret is the Secret that holds the dev gateway's CA.
+const GatewayCASecret = "connectors-gateway-ca"
+
+// GatewayCA returns the CA stored by an earlier run in namespace, or nil
+// PEMs when there is none.
+func GatewayCA(ctx context.Context, c client.Reader, namespace string) (certPEM, keyPEM []byte, err error) {
+	var s corev1.Secret
+	err = c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: GatewayCASecret}, &s)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("read the gateway CA: %w", err)
+	}
+	return s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], nil
 }
 
 // upsert creates obj, or applies mutate to the existing object.
