@@ -185,9 +185,9 @@ func (s *secretWatches) setRefs(connector types.NamespacedName, keys []types.Nam
 	for _, k := range keys {
 		w := s.watches[k]
 		if w == nil {
-			w = s.newWatchLocked(k)
+			w = &secretWatch{}
 			s.watches[k] = w
-			s.startLocked(w)
+			s.watchLocked(k, w)
 		}
 		w.users++
 	}
@@ -210,23 +210,23 @@ func (s *secretWatches) setRefs(connector types.NamespacedName, keys []types.Nam
 	}
 }
 
-// newWatchLocked prepares the watch of one Secret, or an unwatched entry
-// once max watches run.
-func (s *secretWatches) newWatchLocked(k types.NamespacedName) *secretWatch {
-	w := &secretWatch{}
+// watchLocked gives w its watch and starts it, unless max watches run
+// (then w stays unwatched: read per use, and watched later when a slot is
+// free, see get).
+func (s *secretWatches) watchLocked(k types.NamespacedName, w *secretWatch) {
 	if s.running >= s.max {
 		if !s.warned {
 			s.warned = true
-			s.log.Info("too many referenced Secrets to watch each: the others are read from the API server on every use", "max", s.max)
+			s.log.Info("too many referenced Secrets to watch each: the others are read from the API server on use", "max", s.max)
 		}
-		return w
+		return
 	}
 	w.store, w.synced, w.run = s.informer(k.Namespace, func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", k.Name).String()
 	})
 	s.running++
 	s.watched.Inc()
-	return w
+	s.startLocked(w)
 }
 
 func cmpKey(a, b types.NamespacedName) int {
@@ -236,11 +236,18 @@ func cmpKey(a, b types.NamespacedName) int {
 // get returns the Secret from its watch, or from the API server while the
 // watch has not synced (a connector just created) or when it has none.
 func (s *secretWatches) get(ctx context.Context, key types.NamespacedName) (*corev1.Secret, error) {
+	var store toolscache.Store
+	var synced func() bool
 	s.mu.Lock()
-	w := s.watches[key]
+	if w := s.watches[key]; w != nil {
+		if w.store == nil {
+			s.watchLocked(key, w) // a slot may have been freed since
+		}
+		store, synced = w.store, w.synced
+	}
 	s.mu.Unlock()
-	if w != nil && w.store != nil && w.synced() {
-		obj, ok, err := w.store.GetByKey(key.String())
+	if store != nil && synced() {
+		obj, ok, err := store.GetByKey(key.String())
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("secret %s: %w", key, err)

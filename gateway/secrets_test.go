@@ -103,3 +103,51 @@ func TestTheGatewayReadsOnlyTheSecretsConnectorsReference(t *testing.T) {
 	must(nil, cp.Client.Delete(ctx, twin))
 	waitFor(t, "the watches to stop with the last connector", func() bool { return watches() == before })
 }
+
+// TestASecretOverTheWatchLimitIsWatchedOnceASlotIsFree: beyond
+// Options.CacheSize watches a Secret is read from the API server on use,
+// until another watch stops.
+func TestASecretOverTheWatchLimitIsWatchedOnceASlotIsFree(t *testing.T) {
+	ctx := t.Context()
+	// Every connector of the test bed takes a slot: leave exactly one free.
+	var all connectorsv1alpha1.ConnectorList
+	if err := cp.Client.List(ctx, &all); err != nil {
+		t.Fatal(err)
+	}
+	referenced := map[string]bool{}
+	for _, c := range all.Items {
+		if r := c.Spec.Auth.SecretRef; r != nil {
+			referenced[c.Namespace+"/"+r.Name] = true
+		}
+		if r := c.Spec.CACertSecretRef; r != nil {
+			referenced[c.Namespace+"/"+r.Name] = true
+		}
+	}
+	reg := prometheus.NewRegistry()
+	e := startGateway(t, func(o *gateway.Options) { o.Registerer = reg; o.CacheSize = len(referenced) + 1 })
+	reads := func() float64 { return gaugeOf(t, reg, "connectors_gateway_secret_api_reads_total") }
+	ns := namespace(t, "limit")
+	up := newRecorder(t)
+	first := recordingConnector(t, e, ns, "first", up, "first-secret", false) // takes the free slot
+	// The second's Secret is over the limit. (Its upstream is not trusted,
+	// so requests end in 502; the credential is read before that.)
+	connectorWith(t, ns, "second", up.URL, bearerSecret("second-secret"), nil, "http://"+e.addr)
+	token, _ := podToken(t, ns, "job")
+	cl := e.client(t, ns+"/second", token)
+	n := reads()
+	get(t, cl, up.URL+"/", nil)
+	get(t, cl, up.URL+"/", nil)
+	if got := reads() - n; got < 2 {
+		t.Fatalf("%v API reads for two requests over the limit, want one each", got)
+	}
+	if err := cp.Client.Delete(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second connector's Secret to be watched in the freed slot", func() bool {
+		n := reads()
+		for range 3 {
+			get(t, cl, up.URL+"/", nil)
+		}
+		return reads() == n
+	})
+}

@@ -137,6 +137,9 @@ func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, 
 	}
 	g.metrics.handshakes.WithLabelValues("ok").Observe(g.opts.Now().Sub(hsStart).Seconds())
 
+	if g.draining.Load() {
+		return // too late for a GOAWAY: closed before its first request, the client goes elsewhere
+	}
 	fw := g.forwarder(s, c, "https", hostport, t)
 	if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
 		// Shared by all HTTP/2 tunnels: shutting its BaseConfig down sends
@@ -171,6 +174,9 @@ func (g *Gateway) recheckToken(ctx context.Context, t *tunnel, s *session) (stop
 	stopped := false
 	var check func()
 	check = func() {
+		if !g.opts.Now().Before(s.id.ExpiresAt) {
+			return // expired: the lifetime timer closes the tunnel after the grace
+		}
 		checkCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := g.opts.Validator.Validate(checkCtx, s.token)
 		cancel()
