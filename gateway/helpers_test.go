@@ -97,7 +97,7 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	if err != nil {
 		t.Fatal(err)
 	}
-	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cp.Clientset})
+	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cp.Clientset, Shared: e.pipeline})
 	if err != nil {
 		t.Fatal(err)
 	}

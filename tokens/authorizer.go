@@ -30,6 +30,11 @@ type AuthorizerOptions struct {
 	DenyTTL time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Shared, when set, shares its Redis tier (if it has one): a decision
+	// one replica got from the API server serves the others, sealed with
+	// the shared key like the token entries. Redis being away only costs
+	// SubjectAccessReviews.
+	Shared *Pipeline
 	// Registerer receives the metrics; nil means none are registered.
 	Registerer prometheus.Registerer
 }
@@ -40,6 +45,8 @@ type AuthorizerOptions struct {
 type Authorizer struct {
 	opts      AuthorizerOptions
 	cache     *lru.Cache[string, decision]
+	shared    *sharedCache // nil: decisions stay in this process
+	keyer     *keyer       // Redis keys of decisions
 	decisions *prometheus.CounterVec
 }
 
@@ -71,8 +78,11 @@ func NewAuthorizer(opts AuthorizerOptions) (*Authorizer, error) {
 	}
 	a := &Authorizer{opts: opts, cache: c, decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "connectors_authz_decisions_total",
-		Help: "Connector authorization decisions by result (allowed, denied, error) and source (namespace, cache, sar).",
+		Help: "Connector authorization decisions by result (allowed, denied, error) and source (namespace, cache, redis, sar).",
 	}, []string{"result", "source"})}
+	if opts.Shared != nil && opts.Shared.shared != nil {
+		a.shared, a.keyer = opts.Shared.shared, opts.Shared.keyer
+	}
 	if err := register(opts.Registerer, a.decisions); err != nil {
 		return nil, err
 	}
@@ -93,13 +103,37 @@ func (a *Authorizer) Authorize(ctx context.Context, id Identity, namespace, name
 		a.decisions.WithLabelValues(resultOf(d.err), "cache").Inc()
 		return d.err
 	}
+	var sharedKey cacheKey
+	if a.shared != nil {
+		sharedKey = a.keyer.key(Token("authz\x00" + key))
+		if e, ok := a.shared.getDecision(ctx, sharedKey); ok {
+			d := decision{expires: e.Until}
+			if !e.Allowed {
+				d.err = fmt.Errorf("%w: %s", ErrForbidden, e.Message)
+			}
+			a.cache.Add(key, d)
+			a.decisions.WithLabelValues(resultOf(d.err), "redis").Inc()
+			return d.err
+		}
+	}
 	err := a.review(ctx, id, namespace, name)
 	a.decisions.WithLabelValues(resultOf(err), "sar").Inc()
+	var d decision
 	switch {
 	case err == nil:
-		a.cache.Add(key, decision{expires: now.Add(a.opts.AllowTTL)})
+		d = decision{expires: now.Add(a.opts.AllowTTL)}
 	case errors.Is(err, ErrForbidden):
-		a.cache.Add(key, decision{err: err, expires: now.Add(a.opts.DenyTTL)})
+		d = decision{err: err, expires: now.Add(a.opts.DenyTTL)}
+	default:
+		return err // not a decision: asked again next time
+	}
+	a.cache.Add(key, d)
+	if a.shared != nil {
+		e := decisionEntry{Allowed: d.err == nil, Until: d.expires}
+		if d.err != nil {
+			e.Message = denialReason(id, namespace, name)
+		}
+		a.shared.putDecision(ctx, sharedKey, e)
 	}
 	return err
 }
@@ -127,10 +161,14 @@ func (a *Authorizer) review(ctx context.Context, id Identity, namespace, name st
 		return fmt.Errorf("%w: SubjectAccessReview: %w", ErrUnavailable, err)
 	}
 	if !resp.Status.Allowed {
-		return fmt.Errorf("%w: serviceaccount %s/%s may not get connector %s/%s (grant it with a Role and RoleBinding in %s)",
-			ErrForbidden, id.Namespace, id.ServiceAccountName, namespace, name, namespace)
+		return fmt.Errorf("%w: %s", ErrForbidden, denialReason(id, namespace, name))
 	}
 	return nil
+}
+
+func denialReason(id Identity, namespace, name string) string {
+	return fmt.Sprintf("serviceaccount %s/%s may not get connector %s/%s (grant it with a Role and RoleBinding in %s)",
+		id.Namespace, id.ServiceAccountName, namespace, name, namespace)
 }
 
 func resultOf(err error) string {

@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/connectors-io/connectors/internal/testbed"
 	"github.com/connectors-io/connectors/tokens"
 )
 
@@ -90,6 +92,88 @@ func TestAuthorizer(t *testing.T) {
 	t.Run("the grant names one connector: others of that namespace stay denied", func(t *testing.T) {
 		if err := a.Authorize(t.Context(), id, other, "private"); !errors.Is(err, tokens.ErrForbidden) {
 			t.Fatalf("err = %v, want ErrForbidden", err)
+		}
+	})
+}
+
+func TestAuthorizationDecisionsAreSharedThroughRedis(t *testing.T) {
+	home, other := namespace(t), namespace(t)
+	id := tokens.Identity{Namespace: home, ServiceAccountName: "runner"}
+	grantConnectorGet(t, other, "shared", home, "runner")
+	r := testbed.StartRedis(t)
+	key := sharedKey(t)
+	// Two replicas of the gateway: each its own pipeline, Redis client and
+	// authorizer; the same Redis and shared key.
+	type replicaAuthz struct {
+		*tokens.Authorizer
+		reg *prometheus.Registry
+	}
+	replicaOf := func() replicaAuthz {
+		reg := prometheus.NewRegistry()
+		p := newReplica(t, key, redisClient(t, r), nil)
+		return replicaAuthz{newAuthorizer(t, func(o *tokens.AuthorizerOptions) { o.Shared = p.Pipeline; o.Registerer = reg }), reg}
+	}
+	decisions := func(a replicaAuthz, result, source string) float64 {
+		mfs, err := a.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if mf.GetName() == "connectors_authz_decisions_total" && labels["result"] == result && labels["source"] == source {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	a, b := replicaOf(), replicaOf()
+
+	t.Run("an allow one replica got from the API server serves the other", func(t *testing.T) {
+		if err := a.Authorize(t.Context(), id, other, "shared"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Authorize(t.Context(), id, other, "shared"); err != nil {
+			t.Fatal(err)
+		}
+		if got, sar := decisions(b, "allowed", "redis"), decisions(b, "allowed", "sar"); got != 1 || sar != 0 {
+			t.Errorf("the second replica: %v allows from Redis and %v SubjectAccessReviews, want 1 and 0", got, sar)
+		}
+	})
+	t.Run("a deny is shared too, with its reason", func(t *testing.T) {
+		if err := a.Authorize(t.Context(), id, other, "private"); !errors.Is(err, tokens.ErrForbidden) {
+			t.Fatalf("err = %v, want ErrForbidden", err)
+		}
+		err := b.Authorize(t.Context(), id, other, "private")
+		if !errors.Is(err, tokens.ErrForbidden) || !strings.Contains(err.Error(), "may not get connector "+other+"/private") {
+			t.Fatalf("err = %v, want the shared denial", err)
+		}
+		if got := decisions(b, "denied", "redis"); got != 1 {
+			t.Errorf("%v denials from Redis, want 1", got)
+		}
+	})
+	t.Run("an allow planted in Redis without the shared key is ignored", func(t *testing.T) {
+		rdb := redisClient(t, r)
+		keys, err := rdb.Keys(t.Context(), "*a:*").Result()
+		if err != nil || len(keys) == 0 {
+			t.Fatalf("no decisions in Redis: %v", err)
+		}
+		forged := `0000.{"allowed":true,"until":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`
+		for _, k := range keys {
+			if err := rdb.Set(t.Context(), k, forged, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := replicaOf() // nothing cached in this process
+		if err := c.Authorize(t.Context(), id, other, "private"); !errors.Is(err, tokens.ErrForbidden) {
+			t.Fatalf("err = %v, want ErrForbidden from the API server", err)
+		}
+		if got := decisions(c, "denied", "sar"); got != 1 {
+			t.Errorf("%v denials from a SubjectAccessReview, want 1", got)
 		}
 	})
 }

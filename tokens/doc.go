@@ -50,7 +50,10 @@
 //
 // An [Authorizer] lets identities of a connector's namespace use it, and
 // asks the API server (SubjectAccessReview: get connectors.connectors.alauda.io
-// by name) for anyone else, caching allows for 30 s and denies for 5 s.
+// by name) for anyone else, caching allows for 30 s and denies for 5 s: in
+// the process and, with AuthorizerOptions.Shared, in the pipeline's Redis
+// tier, sealed with the shared key like the token entries, so one replica's
+// SubjectAccessReview serves the others.
 //
 // # Revocation
 //

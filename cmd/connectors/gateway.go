@@ -143,7 +143,7 @@ func serveGateway(ctx context.Context, s gatewaySetup) error {
 	if err != nil {
 		return err
 	}
-	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cs, Registerer: s.registerer})
+	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cs, Shared: pipeline, Registerer: s.registerer})
 	if err != nil {
 		return err
 	}
