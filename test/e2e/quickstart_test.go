@@ -10,10 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/connectors-io/connectors/internal/testbed"
@@ -37,13 +39,20 @@ func binary(t *testing.T) string {
 // devEnv is a running `connectors dev`.
 type devEnv struct {
 	bin, state, kubectl string
+	stopOnce            sync.Once
+	stopFn              func()
 }
 
-func startDev(t *testing.T) *devEnv {
+// stop interrupts `connectors dev` (as Ctrl-C does) and checks that it
+// ends in time and cleans its state dir; the test's cleanup does it too.
+func (d *devEnv) stop() { d.stopOnce.Do(d.stopFn) }
+
+// startDev runs `connectors dev` with extra flags (e.g. --kubeconfig).
+func startDev(t *testing.T, flags ...string) *devEnv {
 	t.Helper()
 	bins := testbed.BinDir(t)
 	d := &devEnv{bin: binary(t), state: t.TempDir(), kubectl: filepath.Join(bins, "kubectl")}
-	cmd := exec.Command(d.bin, "dev", "--state-dir", d.state, "--bins", bins)
+	cmd := exec.Command(d.bin, append([]string{"dev", "--state-dir", d.state, "--bins", bins}, flags...)...)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	stdout, err := cmd.StdoutPipe()
@@ -64,7 +73,7 @@ func startDev(t *testing.T) *devEnv {
 		}
 	}()
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	d.stopFn = func() {
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case err := <-exited:
@@ -80,7 +89,8 @@ func startDev(t *testing.T) *devEnv {
 				t.Errorf("%s is left in the state dir after shutdown", f)
 			}
 		}
-	})
+	}
+	t.Cleanup(d.stop)
 	select {
 	case <-ready:
 	case err := <-exited:
@@ -143,28 +153,39 @@ spec:
       name: k8s-secret
 `
 
-func TestQuickStart(t *testing.T) {
-	d := startDev(t)
-	const ns = "k8s-connector-demo"
-
-	// Step 1 and the target cluster's credential: a ServiceAccount of the
-	// local cluster that may list pods.
+// quickStart runs steps 1 and 2 of the quick start in namespace ns, with a
+// ServiceAccount of the cluster itself that may list pods as the target's
+// credential, and waits for the connector to be Ready. It returns that
+// token and the target's address.
+func quickStart(t *testing.T, d *devEnv, ns string) (token, address string) {
+	t.Helper()
 	d.kc(t, "", "create", "ns", ns)
 	d.kc(t, "", "create", "serviceaccount", "demo-reader", "-n", ns)
 	d.kc(t, "", "create", "clusterrole", "demo-pod-reader", "--verb=get,list,watch", "--resource=pods,namespaces")
 	d.kc(t, "", "create", "clusterrolebinding", "demo-pod-reader", "--clusterrole=demo-pod-reader", "--serviceaccount="+ns+":demo-reader")
-	token := strings.TrimSpace(d.kc(t, "", "create", "token", "demo-reader", "-n", ns, "--duration=1h"))
-	address := d.kc(t, "", "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
-
-	// Step 2, the quick start's manifests with the two values filled in.
+	token = strings.TrimSpace(d.kc(t, "", "create", "token", "demo-reader", "-n", ns, "--duration=1h"))
+	address = d.kc(t, "", "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
 	manifest := strings.NewReplacer("TOKEN", token, "ADDRESS", address).Replace(secretAndConnector)
 	d.kc(t, manifest, "apply", "-n", ns, "-f", "-")
 	d.kc(t, "", "wait", "--for=condition=Ready", "connector/k8s-connector", "-n", ns, "--timeout=120s")
-	gatewayAddr, err := os.ReadFile(filepath.Join(d.state, "gateway.addr"))
+	return token, address
+}
+
+// gateway is the address of the running gateway.
+func (d *devEnv) gateway(t *testing.T) string {
+	t.Helper()
+	addr, err := os.ReadFile(filepath.Join(d.state, "gateway.addr"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := strings.TrimSpace(string(gatewayAddr))
+	return strings.TrimSpace(string(addr))
+}
+
+func TestQuickStart(t *testing.T) {
+	d := startDev(t)
+	const ns = "k8s-connector-demo"
+	token, address := quickStart(t, d, ns)
+	gw := d.gateway(t)
 
 	t.Run("kubectl get connector prints the row of the quick start", func(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(d.kc(t, "", "get", "connector", "k8s-connector", "-n", ns)), "\n")
@@ -262,4 +283,48 @@ func TestQuickStart(t *testing.T) {
 			t.Errorf("row %v, want READY False REASON AuthenticationFailed", row)
 		}
 	})
+}
+
+// TestDevIntoAnExistingClusterKeepsItsGatewayCA: `connectors dev
+// --kubeconfig` installs into a cluster that it did not start (the CRDs
+// included), serves the quick start there, and a second run reuses the
+// gateway CA of the first, so kubeconfigs rendered before keep working.
+func TestDevIntoAnExistingClusterKeepsItsGatewayCA(t *testing.T) {
+	cp := testbed.StartControlPlane(t)
+	const ns = "existing-cluster-demo"
+	gatewayCA := func() []byte {
+		s, err := cp.Clientset.CoreV1().Secrets("connectors-system").Get(t.Context(), "connectors-gateway-ca", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Data["tls.crt"]
+	}
+	listPods := func(d *devEnv) {
+		t.Helper()
+		out, errOut, err := d.exec(t, ns, "k8s-connector", "kubectl", "get", "pods", "-n", ns)
+		if err != nil || !strings.Contains(out, "dev-exec-") {
+			t.Fatalf("kubectl through the gateway: %v\n%s\n%s", err, out, errOut)
+		}
+	}
+
+	first := startDev(t, "--kubeconfig", cp.KubeconfigPath)
+	quickStart(t, first, ns)
+	listPods(first)
+	ca := gatewayCA()
+	first.stop()
+
+	second := startDev(t, "--kubeconfig", cp.KubeconfigPath)
+	if !bytes.Equal(gatewayCA(), ca) {
+		t.Error("the second run replaced the gateway CA of the first")
+	}
+	// The controller of the second run publishes its own gateway address.
+	gw := "http://" + second.gateway(t)
+	deadline := time.Now().Add(time.Minute)
+	for second.kc(t, "", "get", "connector", "k8s-connector", "-n", ns, "-o", "jsonpath={.status.proxy.httpAddress.url}") != gw {
+		if time.Now().After(deadline) {
+			t.Fatal("the connector never published the second run's gateway")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	listPods(second)
 }
