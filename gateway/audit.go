@@ -8,12 +8,13 @@ import (
 // auditRecord collects one audit line: who (from the verified token), which
 // connector, what, and the outcome. It never holds the token.
 type auditRecord struct {
-	g        *Gateway
-	kind     string
-	target   string
-	method   string
-	path     string
-	identity []any
+	g         *Gateway
+	kind      string
+	target    string
+	method    string
+	path      string
+	connector string // the one used: ns/name, once routed
+	identity  []any
 }
 
 func (g *Gateway) auditor(r *http.Request, kind, target string) *auditRecord {
@@ -30,6 +31,9 @@ func (a *auditRecord) done(status int, bytes int64, d time.Duration, reason stri
 	kv := make([]any, 0, 16+len(a.identity))
 	kv = append(kv, "protocol", a.kind, "target", a.target, "method", a.method, "path", a.path,
 		"status", status, "bytes", bytes, "durationMs", d.Milliseconds())
+	if a.connector != "" {
+		kv = append(kv, "connector", a.connector)
+	}
 	kv = append(kv, a.identity...)
 	if reason != "" {
 		kv = append(kv, "reason", reason)

@@ -37,6 +37,7 @@ type forwarder struct {
 	t        *tunnel // nil for plain requests
 	protocol string
 	trust    *trustMemo // shared by the protocols of one tunnel
+	ref      string     // the connector's ns/name, for the audit line
 }
 
 // trustMemo keeps a tunnel's upstream trust for a second: the lookup lists
@@ -68,7 +69,7 @@ func (f *forwarder) upstreamTrust(ctx context.Context) (*x509.CertPool, string, 
 }
 
 func (g *Gateway) forwarder(s *session, c *connectorsv1alpha1.Connector, scheme, hostport string, t *tunnel) *forwarder {
-	return &forwarder{g: g, s: s, c: c, scheme: scheme, hostport: hostport, t: t, trust: &trustMemo{}}
+	return &forwarder{g: g, s: s, c: c, scheme: scheme, hostport: hostport, t: t, trust: &trustMemo{}, ref: c.Namespace + "/" + c.Name}
 }
 
 func (f *forwarder) withProtocol(p string) http.Handler {
@@ -90,6 +91,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	audit := g.auditor(r, protocol, f.hostport)
 	audit.session(f.s)
+	audit.connector = f.ref
 	g.inFlight.Add(1)
 	defer g.inFlight.Add(-1)
 	g.metrics.streams.Inc()
@@ -138,7 +140,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProxyError(rec, perror)
 		return
 	}
-	f = &forwarder{g: f.g, s: f.s, c: c, scheme: f.scheme, hostport: f.hostport, t: f.t, protocol: f.protocol, trust: f.trust}
+	f = &forwarder{g: f.g, s: f.s, c: c, scheme: f.scheme, hostport: f.hostport, t: f.t, protocol: f.protocol, trust: f.trust, ref: f.ref}
 	cred, err := f.credential(r.Context())
 	if err != nil {
 		writeProxyError(rec, perr(http.StatusServiceUnavailable, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error()))

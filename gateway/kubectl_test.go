@@ -116,5 +116,8 @@ func TestKubectlThroughTheGateway(t *testing.T) {
 		if !strings.Contains(logs, `"podName"="k8s-access"`) {
 			t.Errorf("no audit line names the pod; logs:\n%.2000s", logs)
 		}
+		if !strings.Contains(logs, `"connector"="`+c.Namespace+"/"+c.Name+`"`) {
+			t.Errorf("no audit line names the connector used; logs:\n%.2000s", logs)
+		}
 	})
 }

@@ -43,6 +43,7 @@ func (g *Gateway) serveConnect(w http.ResponseWriter, r *http.Request) {
 		var c *connectorsv1alpha1.Connector
 		c, perror = g.route(ctx, s, "https", hostport)
 		if perror == nil {
+			audit.connector = c.Namespace + "/" + c.Name
 			g.tunnel(w, r, s, c, hostport, audit, start)
 			return
 		}
