@@ -25,30 +25,18 @@ import (
 // plainRecorder is a plain-HTTP upstream that records the headers it receives.
 type plainRecorder struct {
 	*httptest.Server
-	mu      sync.Mutex
-	headers []http.Header
+	headerLog
 }
 
 func newPlainRecorder(t testing.TB) *plainRecorder {
 	t.Helper()
 	r := &plainRecorder{}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.mu.Lock()
-		r.headers = append(r.headers, req.Header.Clone())
-		r.mu.Unlock()
+		r.record(req.Header)
 		_, _ = io.WriteString(w, "hello from the plain upstream")
 	}))
 	t.Cleanup(r.Close)
 	return r
-}
-
-func (r *plainRecorder) last() http.Header {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.headers) == 0 {
-		return nil
-	}
-	return r.headers[len(r.headers)-1]
 }
 
 // checkedConnector is connectorWith the gateway as its published proxy.
@@ -66,13 +54,6 @@ func bearerSecret(token string) *corev1.Secret {
 func recordingTo(t testing.TB, e *env, ns, name string, r *recorder, sec *corev1.Secret) *connectorsv1alpha1.Connector {
 	t.Helper()
 	return checkedConnector(t, e, ns, name, r.URL, sec, r.caPEM())
-}
-
-// received counts the requests the recorder received.
-func received(r *recorder) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.headers)
 }
 
 func basicAuth(user, password string) string {

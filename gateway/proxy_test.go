@@ -27,23 +27,53 @@ import (
 	"github.com/connectors-io/connectors/tokens"
 )
 
+// headerLog records the headers of the requests an upstream receives.
+type headerLog struct {
+	mu      sync.Mutex
+	headers []http.Header
+	delay   time.Duration // before each answer
+}
+
+// record notes h and returns how long to wait before answering.
+func (l *headerLog) record(h http.Header) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.headers = append(l.headers, h.Clone())
+	return l.delay
+}
+
+func (l *headerLog) last() http.Header {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.headers) == 0 {
+		return nil
+	}
+	return l.headers[len(l.headers)-1]
+}
+
+func (l *headerLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.headers)
+}
+
+func (l *headerLog) setDelay(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.delay = d
+}
+
 // recorder is an HTTPS upstream that records the headers it receives.
 type recorder struct {
 	*httptest.Server
-	mu      sync.Mutex
-	headers []http.Header
-	delay   time.Duration
+	headerLog
 }
 
 func newRecorder(t testing.TB) *recorder {
 	t.Helper()
 	r := &recorder{}
 	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.mu.Lock()
-		r.headers = append(r.headers, req.Header.Clone())
-		delay := r.delay
-		r.mu.Unlock()
-		if delay > 0 {
+		if delay := r.record(req.Header); delay > 0 {
 			time.Sleep(delay)
 		}
 		w.Header().Set("X-Proto", req.Proto)
@@ -54,15 +84,6 @@ func newRecorder(t testing.TB) *recorder {
 	r.StartTLS()
 	t.Cleanup(r.Close)
 	return r
-}
-
-func (r *recorder) last() http.Header {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.headers) == 0 {
-		return nil
-	}
-	return r.headers[len(r.headers)-1]
 }
 
 func (r *recorder) caPEM() []byte {
@@ -263,9 +284,7 @@ func TestADeletedPodsTunnelIsRefused(t *testing.T) {
 		t.Fatalf("status %d before the deletion", resp.StatusCode)
 	}
 	// A long request running in the tunnel of its own (a watch, say).
-	up.mu.Lock()
-	up.delay = 5 * time.Second
-	up.mu.Unlock()
+	up.setDelay(5 * time.Second)
 	streaming := make(chan error, 1)
 	go func() {
 		resp, err := e.client(t, ns+"/rec", token).Get(up.URL + "/watch")
@@ -276,9 +295,7 @@ func TestADeletedPodsTunnelIsRefused(t *testing.T) {
 		streaming <- err
 	}()
 	time.Sleep(300 * time.Millisecond)
-	up.mu.Lock()
-	up.delay = 0
-	up.mu.Unlock()
+	up.setDelay(0)
 	deleted := time.Now()
 	if err := cp.Clientset.CoreV1().Pods(ns).Delete(t.Context(), pod.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -325,9 +342,7 @@ func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
 	if resp, _ := get(t, cl, up.URL+"/", nil); resp.StatusCode != 200 {
 		t.Fatal("warm-up failed")
 	}
-	up.mu.Lock()
-	up.delay = time.Second
-	up.mu.Unlock()
+	up.setDelay(time.Second)
 	result := make(chan string, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, up.URL+"/slow", nil)
@@ -371,7 +386,7 @@ func TestATunnelServesOnlyItsTargetAndItsConnectorAsTheyAreNow(t *testing.T) {
 	}
 
 	t.Run("a Host header other than the tunnel's target is 421 and never reaches the upstream", func(t *testing.T) {
-		before := len(up.headers)
+		before := up.count()
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, up.URL+"/", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -382,9 +397,7 @@ func TestATunnelServesOnlyItsTargetAndItsConnectorAsTheyAreNow(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = resp.Body.Close()
-		up.mu.Lock()
-		after := len(up.headers)
-		up.mu.Unlock()
+		after := up.count()
 		if resp.StatusCode != http.StatusMisdirectedRequest || after != before {
 			t.Errorf("status %d and %d upstream requests, want 421 and none", resp.StatusCode, after-before)
 		}
@@ -478,9 +491,7 @@ func TestShutdownAsksIdleTunnelsToCloseWhileRequestsInFlightFinish(t *testing.T)
 	}
 
 	// A slow request in flight keeps the shutdown waiting for 3 s.
-	up.mu.Lock()
-	up.delay = 3 * time.Second
-	up.mu.Unlock()
+	up.setDelay(3 * time.Second)
 	slow := make(chan int, 1)
 	go func() {
 		resp, err := e.client(t, ns+"/rec", token).Get(up.URL + "/slow")

@@ -162,15 +162,7 @@ func (s *sharedCache) observe(err error) {
 // verify (written by someone without the shared key) is a miss. A
 // pod-bound identity of a revoked pod comes back as an ErrRevoked result.
 func (s *sharedCache) get(ctx context.Context, k cacheKey) (result, bool) {
-	if !s.usable() {
-		return result{}, false
-	}
-	stored, err := s.client.Get(ctx, s.entryKey(k)).Bytes()
-	s.observe(err)
-	if err != nil {
-		return result{}, false
-	}
-	payload, ok := s.open(k, stored)
+	payload, ok := s.getSealed(ctx, s.entryKey(k), k)
 	if !ok {
 		return result{}, false
 	}
@@ -192,6 +184,20 @@ func (s *sharedCache) get(ctx context.Context, k cacheKey) (result, bool) {
 		return result{}, false
 	}
 	return r, true
+}
+
+// getSealed reads the value at key and returns its payload if its MAC
+// under k verifies (a miss when Redis is away).
+func (s *sharedCache) getSealed(ctx context.Context, key string, k cacheKey) ([]byte, bool) {
+	if !s.usable() {
+		return nil, false
+	}
+	stored, err := s.client.Get(ctx, key).Bytes()
+	s.observe(err)
+	if err != nil {
+		return nil, false
+	}
+	return s.open(k, stored)
 }
 
 // seal prefixes payload with HMAC(sharedKey, cacheKey || payload), so that

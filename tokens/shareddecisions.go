@@ -22,15 +22,7 @@ func (s *sharedCache) decisionKey(k cacheKey) string { return s.prefix + "a:" + 
 
 // getDecision returns a stored decision that has not expired.
 func (s *sharedCache) getDecision(ctx context.Context, k cacheKey) (decisionEntry, bool) {
-	if !s.usable() {
-		return decisionEntry{}, false
-	}
-	stored, err := s.client.Get(ctx, s.decisionKey(k)).Bytes()
-	s.observe(err)
-	if err != nil {
-		return decisionEntry{}, false
-	}
-	payload, ok := s.open(k, stored)
+	payload, ok := s.getSealed(ctx, s.decisionKey(k), k)
 	if !ok {
 		return decisionEntry{}, false
 	}
