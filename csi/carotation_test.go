@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/connectors-io/connectors/internal/testbed"
+
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/connectors-io/connectors/csi"
@@ -23,7 +25,7 @@ func TestARepublishAfterACARotationRewritesTheCA(t *testing.T) {
 	d := startDriver(t, func(o *csi.Options) { o.ProxyCACert, o.ProxyCA = nil, csi.CAFile(caFile) })
 	target := d.target(t, "rotation")
 	req := publishRequest(pod, "rotation", target, map[string]string{"connector.name": "k8s-connector", "configuration.names": "kubeconfig"})
-	rotated, err := selfSignedCA()
+	rotated, err := testbed.SelfSignedCA("rotated gateway CA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestARepublishAfterACARotationRewritesTheCA(t *testing.T) {
 			t.Fatalf("%s: %v", step.name, err)
 		}
 		files := readFiles(t, target)
-		rememberSecrets(files)
+		captured.Rendered(files)
 		cfg, err := clientcmd.Load([]byte(files["kubeconfig"]))
 		if err != nil {
 			t.Fatalf("%s: %v", step.name, err)

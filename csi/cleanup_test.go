@@ -93,7 +93,7 @@ func TestCleanupTouchesOnlyWhatTheDriverMade(t *testing.T) {
 			if _, err := plain.node.NodePublishVolume(t.Context(), publishRequest(pod, "c", target, attrs)); err != nil {
 				t.Fatal(err)
 			}
-			rememberSecrets(readFiles(t, target))
+			captured.Rendered(readFiles(t, target))
 			sentinel := bindMount(t, filepath.Join(target, "nested"))
 			_, err := plain.node.NodeUnpublishVolume(t.Context(), &csipb.NodeUnpublishVolumeRequest{VolumeId: "c", TargetPath: target})
 			if status.Code(err) != codes.FailedPrecondition {
@@ -105,7 +105,7 @@ func TestCleanupTouchesOnlyWhatTheDriverMade(t *testing.T) {
 			if _, err := plain.node.NodePublishVolume(t.Context(), publishRequest(pod, "c", target, attrs)); err != nil {
 				t.Fatal(err)
 			}
-			rememberSecrets(readFiles(t, target))
+			captured.Rendered(readFiles(t, target))
 			notes := filepath.Join(target, "notes.txt")
 			if err := os.WriteFile(notes, []byte("x"), 0o600); err != nil {
 				t.Fatal(err)
@@ -161,7 +161,7 @@ func TestTheKubeletTokenOfTheConfiguredAudienceIsUsed(t *testing.T) {
 	pod := cp.CreatePod(t, ns, "audience", "default")
 	d := startDriver(t, func(o *csi.Options) { o.Audience = "custom-proxy" })
 	const tok = "kubelet-token-for-custom-proxy"
-	captured.secret(tok)
+	captured.Secret(tok)
 	b, err := json.Marshal(map[string]any{"custom-proxy": map[string]any{"token": tok, "expirationTimestamp": time.Now().Add(time.Hour)}})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestTheKubeletTokenOfTheConfiguredAudienceIsUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := readFiles(t, target)
-	rememberSecrets(files)
+	captured.Rendered(files)
 	if files["context.token"] != tok {
 		t.Error("context.token is not the kubelet's token of the configured audience")
 	}

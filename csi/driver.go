@@ -125,9 +125,10 @@ type Driver struct {
 
 	opts     Options
 	socket   string
-	resolver *resolver
+	resolver *render.Resolver
 	volumes  *lru.Cache[string, volumeState]
 	locks    keyedMutex
+	serving  chan struct{} // closed once Start listens
 }
 
 // volumeState is what the driver remembers about a published volume.
@@ -202,9 +203,10 @@ func New(opts Options) (*Driver, error) {
 	return &Driver{
 		opts:     opts,
 		socket:   socket,
-		resolver: &resolver{reader: opts.Reader, authz: opts.Authorizer},
+		resolver: &render.Resolver{Reader: opts.Reader, Authorizer: opts.Authorizer},
 		volumes:  volumes,
 		locks:    keyedMutex{held: map[string]chan struct{}{}},
+		serving:  make(chan struct{}),
 	}, nil
 }
 
@@ -241,6 +243,7 @@ func (d *Driver) Start(ctx context.Context) error {
 	d.opts.Logger.Info("serving CSI", "socket", d.socket, "driver", d.opts.DriverName, "node", d.opts.NodeID)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	close(d.serving)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("csi: serve on %s: %w", d.socket, err)
@@ -261,6 +264,10 @@ func (d *Driver) Start(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Serving is closed once Start listens on the socket: calls are accepted
+// from then on.
+func (d *Driver) Serving() <-chan struct{} { return d.serving }
 
 // GetPluginInfo reports the driver's name and version.
 func (d *Driver) GetPluginInfo(context.Context, *csipb.GetPluginInfoRequest) (*csipb.GetPluginInfoResponse, error) {

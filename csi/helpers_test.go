@@ -64,6 +64,7 @@ spec:
 // publishes the connector's status as the reconciler would.
 func applyQuickstart(t *testing.T, ns string) {
 	t.Helper()
+	cp.InstallK8sClass(t)
 	cp.MustKubectl(t, quickstartManifests, "apply", "-n", ns, "-f", "-")
 	publishStatus(t, ns, "k8s-connector", true)
 }
@@ -72,6 +73,7 @@ func applyQuickstart(t *testing.T, ns string) {
 // status (Ready or not).
 func createConnector(t *testing.T, ns, name, class string, readyStatus bool) {
 	t.Helper()
+	cp.InstallK8sClass(t)
 	c := &connectorsv1alpha1.Connector{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       connectorsv1alpha1.ConnectorSpec{ConnectorClassName: class, Address: "https://" + name + ".example.com:6443"},
@@ -90,16 +92,11 @@ func publishStatus(t *testing.T, ns, name string, readyStatus bool) {
 	if err := cp.Client.Get(t.Context(), keyOf(ns, name), &c); err != nil {
 		t.Fatal(err)
 	}
-	now := metav1.Now()
-	cond := connectorsv1alpha1.Condition{Type: connectorsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "all checks passed", LastTransitionTime: &now}
+	status, reason, msg := metav1.ConditionTrue, "Ready", "all checks passed"
 	if !readyStatus {
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed, "the target refused the credential: update the Secret"
+		status, reason, msg = metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed, "the target refused the credential: update the Secret"
 	}
-	c.Status.Conditions = []connectorsv1alpha1.Condition{cond}
-	c.Status.Proxy = &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: fmt.Sprintf("http://c-%s.%s.svc.cluster.local", name, ns)}}
-	if err := cp.Client.Status().Update(t.Context(), &c); err != nil {
-		t.Fatal(err)
-	}
+	cp.PublishStatus(t, &c, status, reason, msg, fmt.Sprintf("http://c-%s.%s.svc.cluster.local", name, ns))
 }
 
 func keyOf(ns, name string) client.ObjectKey {
@@ -126,7 +123,7 @@ func startDriver(t *testing.T, mod func(*csi.Options)) *driver {
 	opts := csi.Options{
 		Endpoint: "unix://" + filepath.Join(dir, "csi.sock"), NodeID: "node-1",
 		Reader: cp.Client, Clientset: cp.Clientset, ProxyCACert: gatewayCA,
-		Logger: captured.logger(t.Name()),
+		Logger: captured.Logger(t.Name()),
 	}
 	if mod != nil {
 		mod(&opts)
@@ -297,17 +294,4 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-}
-
-// rememberSecrets registers a volume's token and its rendered files for
-// the log check.
-func rememberSecrets(files map[string]string) {
-	for _, content := range files {
-		captured.secret(content)
-		for _, line := range strings.Split(content, "\n") {
-			if strings.Contains(line, "proxy-url") || strings.Contains(line, "certificate-authority-data") {
-				captured.secret(strings.TrimSpace(line))
-			}
-		}
-	}
 }

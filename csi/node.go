@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"k8s.io/apimachinery/pkg/types"
 
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/render"
 	"github.com/connectors-io/connectors/tokens"
 )
@@ -52,7 +53,7 @@ type volumeRequest struct {
 	volumeID   string
 	target     string
 	pod        tokens.PodRef
-	connectors []connectorRef
+	connectors []connectorsv1alpha1.ConnectorRef
 	selection  string
 	params     map[string]string
 	expiration time.Duration
@@ -134,10 +135,10 @@ func parsePublish(req *csipb.NodePublishVolumeRequest, audience string) (*volume
 }
 
 // connectorRefs reads connector.name (+ connector.namespace) and connectors.
-func connectorRefs(vc map[string]string, podNamespace string) ([]connectorRef, error) {
-	var refs []connectorRef
-	seen := map[connectorRef]bool{}
-	add := func(ref connectorRef) error {
+func connectorRefs(vc map[string]string, podNamespace string) ([]connectorsv1alpha1.ConnectorRef, error) {
+	var refs []connectorsv1alpha1.ConnectorRef
+	seen := map[connectorsv1alpha1.ConnectorRef]bool{}
+	add := func(ref connectorsv1alpha1.ConnectorRef) error {
 		if ref.Name == "" || ref.Namespace == "" || strings.Contains(ref.Name, "/") {
 			return newError(codes.InvalidArgument, nil, "connector reference %q must be a name or namespace/name", ref.String())
 		}
@@ -152,7 +153,7 @@ func connectorRefs(vc map[string]string, podNamespace string) ([]connectorRef, e
 		if ns == "" {
 			ns = podNamespace
 		}
-		if err := add(connectorRef{Namespace: ns, Name: name}); err != nil {
+		if err := add(connectorsv1alpha1.ConnectorRef{Namespace: ns, Name: name}); err != nil {
 			return nil, err
 		}
 	} else if vc[AttrConnectorNamespace] != "" {
@@ -163,9 +164,9 @@ func connectorRefs(vc map[string]string, podNamespace string) ([]connectorRef, e
 		if part == "" {
 			continue
 		}
-		ref := connectorRef{Namespace: podNamespace, Name: part}
+		ref := connectorsv1alpha1.ConnectorRef{Namespace: podNamespace, Name: part}
 		if ns, name, ok := strings.Cut(part, "/"); ok {
-			ref = connectorRef{Namespace: ns, Name: name}
+			ref = connectorsv1alpha1.ConnectorRef{Namespace: ns, Name: name}
 		}
 		if err := add(ref); err != nil {
 			return nil, err
@@ -245,9 +246,9 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csipb.NodePublishVo
 // minted token to remember (nil for a kubelet-provided one).
 func (d *Driver) renderVolume(ctx context.Context, vr *volumeRequest) (render.Files, *volumeState, error) {
 	id := tokens.Identity{Namespace: vr.pod.Namespace, ServiceAccountName: vr.pod.ServiceAccount, PodName: vr.pod.Name, PodUID: string(vr.pod.UID)}
-	res, err := d.resolver.resolve(ctx, id, vr.connectors)
+	res, err := d.resolver.Resolve(ctx, id, vr.connectors)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, renderError(err)
 	}
 	token, state, err := d.token(ctx, vr)
 	if err != nil {
@@ -260,7 +261,7 @@ func (d *Driver) renderVolume(ctx context.Context, vr *volumeRequest) (render.Fi
 		return nil, nil, newError(codes.Unavailable, err, "cannot read the gateway CA certificate now; try again later")
 	}
 	files, err := render.Render(render.Input{
-		Class: res.class, Connectors: res.connectors, Token: token, ProxyCACert: ca,
+		Class: res.Class, Connectors: res.Connectors, Token: token, ProxyCACert: ca,
 		Selection: vr.selection, Params: vr.params, Limits: d.opts.RenderLimits,
 	})
 	if err != nil {

@@ -53,14 +53,14 @@ func TestTheQuickStartKubeconfigIsMountedAsDocumented(t *testing.T) {
 			if tc.kubeletTokens {
 				var exp time.Time
 				kubeletTok, exp = cp.RequestToken(t, demoNamespace, "default", testbed.TokenOptions{Audiences: []string{tokens.DefaultAudience}, BoundPod: pod})
-				captured.secret(kubeletTok)
+				captured.Secret(kubeletTok)
 				req.VolumeContext[csi.KeyServiceAccountTokens] = kubeletToken(t, kubeletTok, exp)
 			}
 			if _, err := d.node.NodePublishVolume(t.Context(), req); err != nil {
 				t.Fatalf("NodePublishVolume: %v", err)
 			}
 			files := readFiles(t, target)
-			rememberSecrets(files)
+			captured.Rendered(files)
 			if typ := mountType(t, target); typ != "tmpfs" {
 				t.Errorf("target is mounted as %q, want a tmpfs", typ)
 			}
@@ -154,7 +154,7 @@ func TestAPlainDirectoryServesWhereTmpfsIsNotWanted(t *testing.T) {
 	if _, err := d.node.NodePublishVolume(t.Context(), req); err != nil {
 		t.Fatal(err)
 	}
-	rememberSecrets(readFiles(t, target))
+	captured.Rendered(readFiles(t, target))
 	if typ := mountType(t, target); typ != "" {
 		t.Errorf("target is a %s mount, want a plain directory", typ)
 	}
@@ -265,7 +265,7 @@ func TestAConnectorOfAnotherNamespaceIsUsableWithRBAC(t *testing.T) {
 		t.Fatalf("NodePublishVolume with RBAC get on the connector: %v", err)
 	}
 	files := readFiles(t, target)
-	rememberSecrets(files)
+	captured.Rendered(files)
 	if !strings.Contains(files["http.proxy"], url.QueryEscape(other+"/k8s-connector")) {
 		t.Error("http.proxy does not name the other namespace's connector")
 	}
@@ -284,7 +284,7 @@ func TestRepublishRotatesTheTokenAtEightyPercentAndSwapsAtomically(t *testing.T)
 	}
 	kubeconfig := filepath.Join(target, "kubeconfig")
 	first := readFiles(t, target)
-	rememberSecrets(first)
+	captured.Rendered(first)
 	firstToken := first["context.token"]
 	gen := func() string {
 		t.Helper()
@@ -345,7 +345,7 @@ func TestRepublishRotatesTheTokenAtEightyPercentAndSwapsAtomically(t *testing.T)
 			t.Fatal(err)
 		}
 		now := readFiles(t, target)
-		rememberSecrets(now)
+		captured.Rendered(now)
 		if now["context.token"] == firstToken {
 			t.Fatal("the token was not replaced")
 		}
@@ -371,6 +371,7 @@ func TestRepublishRotatesTheTokenAtEightyPercentAndSwapsAtomically(t *testing.T)
 			if err := cp.Client.Update(t.Context(), &c); err != nil {
 				t.Fatal(err)
 			}
+			publishStatus(t, ns, "k8s-connector", true) // the reconciler checked the change
 			before := gen()
 			if _, err := d.node.NodePublishVolume(t.Context(), req); err != nil {
 				t.Fatal(err)

@@ -5,13 +5,14 @@ import (
 
 	"crypto/tls"
 	"crypto/x509"
-	"github.com/connectors-io/connectors/gateway"
 	"io"
 	"net/http"
 	"net/url"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/connectors-io/connectors/gateway"
 )
 
 // Benchmarks of the data path, each next to its baseline in the same run
@@ -64,9 +65,9 @@ func warmGet(b *testing.B, c *http.Client, u, bearer string) {
 func BenchmarkWarmAPIRequest(b *testing.B) {
 	e := startGateway(b, quiet)
 	ns := namespace(b, "warmapi")
-	target := targetSA(b, "lister")
+	target := cp.TargetToken(b, "lister")
 	c := readyConnector(b, ns, "k", apiserver(), target, "http://"+e.addr)
-	token, _ := podToken(b, ns, "job")
+	token, _ := cp.PodToken(b, ns, "job", "default")
 	for _, req := range []struct{ name, path string }{{"version", "/version"}, {"pods", "/api/v1/namespaces/" + ns + "/pods"}} {
 		for _, via := range []string{"direct", "gateway"} {
 			b.Run(req.name+"/"+via, func(b *testing.B) {
@@ -93,7 +94,7 @@ func BenchmarkWarmRequest(b *testing.B) {
 	ns := namespace(b, "bench")
 	up := newRecorder(b)
 	recordingConnector(b, e, ns, "rec", up, "secret", true)
-	token, _ := podToken(b, ns, "job")
+	token, _ := cp.PodToken(b, ns, "job", "default")
 	for _, bc := range []struct {
 		name string
 		via  bool
@@ -120,7 +121,7 @@ func BenchmarkNewTunnel(b *testing.B) {
 	ns := namespace(b, "bench")
 	up := newRecorder(b)
 	recordingConnector(b, e, ns, "rec", up, "secret", true)
-	token, _ := podToken(b, ns, "job")
+	token, _ := cp.PodToken(b, ns, "job", "default")
 	for _, bc := range []struct {
 		name string
 		via  bool
@@ -146,7 +147,7 @@ func BenchmarkIdleTunnelMemory(b *testing.B) {
 	ns := namespace(b, "bench")
 	up := newRecorder(b)
 	recordingConnector(b, e, ns, "rec", up, "secret", true)
-	token, _ := podToken(b, ns, "job")
+	token, _ := cp.PodToken(b, ns, "job", "default")
 	for _, bc := range []struct {
 		name string
 		via  bool

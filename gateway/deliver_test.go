@@ -22,7 +22,7 @@ func TestAnAbsoluteURIRequestToAPlainHTTPTargetCarriesTheConnectorsCredentialAnd
 	ns := namespace(t, "plain")
 	up := newPlainRecorder(t)
 	checkedConnector(t, e, ns, "plain", up.URL, bearerSecret("plain-secret"), nil)
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	via := func(password string) *http.Client {
 		proxy := &url.URL{Scheme: "http", User: url.UserPassword(ns+"/plain", password), Host: e.addr}
 		tr := &http.Transport{Proxy: http.ProxyURL(proxy)}
@@ -60,7 +60,7 @@ func TestABasicAuthSecretIsInjectedAsBasicAuthorization(t *testing.T) {
 		Type:       corev1.SecretTypeBasicAuth,
 		StringData: map[string]string{corev1.BasicAuthUsernameKey: "robot", corev1.BasicAuthPasswordKey: "s3cr:et"},
 	})
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	resp, body := get(t, e.client(t, ns+"/rec", token), up.URL+"/api", http.Header{"Authorization": {"Bearer fake-token"}})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
@@ -75,7 +75,7 @@ func TestOrdinaryRequestsReachTheUpstreamOverHTTP2WhateverTheClientSpeaks(t *tes
 	ns := namespace(t, "uph2")
 	up := newRecorder(t)
 	recordingTo(t, e, ns, "rec", up, bearerSecret("secret"))
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	target := strings.TrimPrefix(up.URL, "https://")
 	for _, proto := range []string{"h2", "http/1.1"} {
 		t.Run("a client speaking "+proto+" in the tunnel", func(t *testing.T) {
@@ -100,7 +100,7 @@ func TestOversizedHeadersAre431AndTheGatewayKeepsServing(t *testing.T) {
 	ns := namespace(t, "big")
 	up := newRecorder(t)
 	recordingTo(t, e, ns, "rec", up, bearerSecret("secret"))
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	target := strings.TrimPrefix(up.URL, "https://")
 	auth := basicAuth(ns+"/rec", string(token))
 	big := strings.Repeat("a", 4*limit)
@@ -141,7 +141,7 @@ func TestAProxyUserNamingSeveralConnectorsIsRoutedToTheConnectorOfTheTarget(t *t
 	a, b := newRecorder(t), newRecorder(t)
 	recordingTo(t, e, ns, "a", a, bearerSecret("secret-of-a"))
 	recordingTo(t, e, ns, "b", b, bearerSecret("secret-of-b"))
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	cl := e.client(t, ns+"/a,"+ns+"/b", token)
 
 	if resp, body := get(t, cl, b.URL+"/api", nil); resp.StatusCode != http.StatusOK {
@@ -176,7 +176,7 @@ func TestTheTunnelLimitsAnswer503WithRetryAfter(t *testing.T) {
 			for name, up := range ups {
 				recordingTo(t, e, ns, name, up, bearerSecret("secret"))
 			}
-			token, _ := podToken(t, ns, "job")
+			token, _ := cp.PodToken(t, ns, "job", "default")
 			target := func(name string) string { return strings.TrimPrefix(ups[name].URL, "https://") }
 			auth := func(name string) string { return basicAuth(ns+"/"+name, string(token)) }
 
@@ -210,7 +210,7 @@ func TestATunnelClosesWhenItsTokenExpiresPlusTheGrace(t *testing.T) {
 	ns := namespace(t, "expiry")
 	up := newRecorder(t)
 	recordingTo(t, e, ns, "rec", up, bearerSecret("secret"))
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	id, err := e.pipeline.Validate(t.Context(), token)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestAnIdleTunnelIsClosedByTheGateway(t *testing.T) {
 	ns := namespace(t, "idle")
 	up := newRecorder(t)
 	recordingTo(t, e, ns, "rec", up, bearerSecret("secret"))
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	for _, proto := range []string{"h2", "http/1.1"} {
 		t.Run("an idle "+proto+" tunnel is closed", func(t *testing.T) {
 			c := dialTunnel(t, e, strings.TrimPrefix(up.URL, "https://"), basicAuth(ns+"/rec", string(token)), proto)
@@ -265,7 +265,7 @@ func TestMetricsHaveBoundedLabelsAndNeverATokenAPodOrAnAddress(t *testing.T) {
 	up := newRecorder(t)
 	recordingTo(t, e, ns, "rec", up, bearerSecret("secret"))
 	const pod = "metered-workload"
-	token, _ := podToken(t, ns, pod)
+	token, _ := cp.PodToken(t, ns, pod, "default")
 	if resp, body := get(t, e.client(t, ns+"/rec", token), up.URL+"/api", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
@@ -325,7 +325,7 @@ func TestReadyzFailsFirstOnShutdownWhileOpenTunnelsStillServe(t *testing.T) {
 	ns := namespace(t, "readyz")
 	up := newRecorder(t)
 	recordingTo(t, e, ns, "rec", up, bearerSecret("secret"))
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	c := dialTunnel(t, e, strings.TrimPrefix(up.URL, "https://"), basicAuth(ns+"/rec", string(token)), "h2")
 	if resp, body, err := c.do(t, "/api", nil); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("the tunnel was not usable: %v %q", err, body)

@@ -12,22 +12,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"text/template"
 	"time"
 
-	"github.com/Masterminds/sprig/v3"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/yaml"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
-	"github.com/connectors-io/connectors/chart"
 	"github.com/connectors-io/connectors/gateway"
 	"github.com/connectors-io/connectors/internal/testbed"
 	"github.com/connectors-io/connectors/tokens"
@@ -84,7 +79,7 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{logs: &logSink{}, cancel: cancel, done: make(chan struct{}), install: install}
-	caSecret(t, e.install, "apiserver-ca", cp.Config.CAData)
+	cp.CreateCASecret(t, e.install, "apiserver-ca", cp.Config.CAData)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	redis := testbed.StartRedis(t)
@@ -125,7 +120,7 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	e.addr, e.admin = l.Addr().String(), al.Addr().String()
 	opts := gateway.Options{
 		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Client: secrets, Namespace: e.install,
-		Listener: l, AdminListener: al, Logger: e.logs.logger(), ShutdownTimeout: 5 * time.Second,
+		Listener: l, AdminListener: al, Logger: e.logs.logger(), ShutdownTimeout: 5 * time.Second, ShutdownDelay: -1,
 	}
 	if mod != nil {
 		mod(&opts)
@@ -155,51 +150,6 @@ func (e *env) stop() error {
 	case <-time.After(30 * time.Second):
 		return context.DeadlineExceeded
 	}
-}
-
-func caSecret(t testing.TB, ns, name string, pemBytes []byte) {
-	t.Helper()
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{gateway.CACertLabel: "true"}},
-		Data:       map[string][]byte{"ca.crt": pemBytes},
-	}
-	if err := cp.Client.Create(t.Context(), s); err != nil {
-		t.Fatal(err)
-	}
-}
-
-var targetRoleOnce sync.Once
-
-// targetSA creates a ServiceAccount of the "target cluster" (the control
-// plane itself) that may read pods and namespaces and manage ConfigMaps and
-// returns its token. (envtest runs no aggregation controller, so the
-// built-in view and edit roles are empty.)
-func targetSA(t testing.TB, name string) string {
-	t.Helper()
-	targetRoleOnce.Do(func() {
-		_, err := cp.Clientset.RbacV1().ClusterRoles().Create(t.Context(), &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: "connector-target"},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "namespaces"}, Verbs: []string{"get", "list", "watch"}},
-				{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}, Verbs: []string{"get", "create"}},
-				{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
-			},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	ns := namespace(t, "target")
-	cp.CreateServiceAccount(t, ns, name)
-	if _, err := cp.Clientset.RbacV1().ClusterRoleBindings().Create(t.Context(), &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "target-" + ns + "-" + name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "connector-target"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tok, _ := cp.RequestToken(t, ns, name, testbed.TokenOptions{Expiration: time.Hour})
-	return tok
 }
 
 func apiserver() string { return strings.TrimSuffix(cp.Config.Host, "/") }
@@ -249,60 +199,19 @@ func connectorWith(t testing.TB, ns, name, address string, sec *corev1.Secret, c
 
 func setReady(t testing.TB, c *connectorsv1alpha1.Connector, status metav1.ConditionStatus, reason, msg, proxy string) {
 	t.Helper()
-	connectorsv1alpha1.SetCondition(&c.Status.Conditions, connectorsv1alpha1.Condition{Type: connectorsv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg}, metav1.Now())
-	c.Status.Proxy = &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: proxy}}
-	c.Status.ObservedGeneration = c.Generation // the status describes this spec
-	if err := cp.Client.Status().Update(t.Context(), c); err != nil {
-		t.Fatal(err)
-	}
+	cp.PublishStatus(t, c, status, reason, msg, proxy)
 	time.Sleep(300 * time.Millisecond) // let the gateway's informer deliver the update
 }
 
-// podToken creates a pod running as default in ns and mints its proxy token.
-func podToken(t testing.TB, ns, pod string) (tokens.Token, *corev1.Pod) {
-	t.Helper()
-	p := cp.CreatePod(t, ns, pod, "default")
-	m, err := tokens.NewMinter(tokens.MinterOptions{Client: cp.Clientset})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := m.MintForPod(t.Context(), tokens.PodRef{Namespace: ns, Name: pod, UID: p.UID, ServiceAccount: "default"}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok, p
-}
-
-// kubeconfig renders the k8s class's kubeconfig template, exactly as the
-// CSI driver will, for the connector, the pod token and the gateway.
+// kubeconfig renders the k8s class's kubeconfig through package render,
+// exactly as the CSI driver does, for the connector (its proxy address is
+// the gateway's), the pod token and the gateway CA, and writes it to a file.
 func (e *env) kubeconfig(t testing.TB, c *connectorsv1alpha1.Connector, token tokens.Token) string {
 	t.Helper()
-	raw, err := chart.Class("k8s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var class connectorsv1alpha1.ConnectorClass
-	if err := yaml.UnmarshalStrict(raw, &class); err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := template.New("kubeconfig").Funcs(sprig.TxtFuncMap()).Parse(class.Spec.Configurations[0].Data["kubeconfig"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	err = tmpl.Execute(&out, map[string]any{
-		"connector": map[string]any{
-			"metadata": map[string]any{"name": c.Name, "namespace": c.Namespace},
-			"spec":     map[string]any{"address": c.Spec.Address},
-			"status":   map[string]any{"proxyAddress": "http://" + e.addr},
-		},
-		"context": map[string]any{"token": string(token), "proxy": map[string]any{"caCert": string(e.ca)}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mounted := c.DeepCopy()
+	mounted.Status.Proxy = &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: "http://" + e.addr}}
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(path, testbed.Kubeconfig(t, mounted, token, e.ca), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

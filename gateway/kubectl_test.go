@@ -19,8 +19,8 @@ import (
 func TestKubectlThroughTheGateway(t *testing.T) {
 	e := startGateway(t, nil)
 	ns := namespace(t, "k8s-connector-demo")
-	c := readyConnector(t, ns, "k8s-connector", apiserver(), targetSA(t, "reader"), "http://"+e.addr)
-	token, _ := podToken(t, ns, "k8s-access")
+	c := readyConnector(t, ns, "k8s-connector", apiserver(), cp.TargetToken(t, "reader"), "http://"+e.addr)
+	token, _ := cp.PodToken(t, ns, "k8s-access", "default")
 	kc := e.kubeconfig(t, c, token)
 
 	run := func(t *testing.T, stdin string, args ...string) string {

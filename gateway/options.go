@@ -22,6 +22,15 @@ type Authorizer interface {
 	Authorize(ctx context.Context, id tokens.Identity, namespace, name string) error
 }
 
+// Defaults of Options that `connectors gateway` flags share.
+const (
+	// DefaultShutdownTimeout is the default of Options.ShutdownTimeout.
+	DefaultShutdownTimeout = 15 * time.Second
+	// DefaultShutdownDelay is the default of Options.ShutdownDelay: about
+	// the time endpoints take to stop sending new clients to a pod.
+	DefaultShutdownDelay = 5 * time.Second
+)
+
 // Options configure a Gateway.
 type Options struct {
 	// Validator checks proxy tokens. Required.
@@ -64,10 +73,12 @@ type Options struct {
 	// the decoded header list. Default 64 KiB.
 	MaxHeaderBytes int
 	// ShutdownTimeout is how long in-flight requests may finish after
-	// shutdown begins; then tunnels and streams are closed. Default 20s.
+	// shutdown begins; then tunnels and streams are closed. Default
+	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// ShutdownDelay keeps serving (with /readyz failing) before shutting
-	// down, so load balancers stop sending new clients. Default 0.
+	// down, so load balancers stop sending new clients. Default
+	// DefaultShutdownDelay; negative: no delay.
 	ShutdownDelay time.Duration
 	// BufferSize is the size of the pooled copy buffers. Default 32 KiB.
 	BufferSize int
@@ -111,7 +122,10 @@ func (o *Options) defaults() error {
 		o.MaxHeaderBytes = 64 << 10
 	}
 	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 20 * time.Second
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.ShutdownDelay == 0 {
+		o.ShutdownDelay = DefaultShutdownDelay
 	}
 	if o.BufferSize <= 0 {
 		o.BufferSize = 32 << 10

@@ -164,8 +164,8 @@ func TestTheGatewayRefusesWhatItMust(t *testing.T) {
 	recordingConnector(t, e, ns, "rec", up, "secret-token", true)
 	notReady := readyConnector(t, ns, "down", "https://10.255.255.1:6443", "secret-token", "http://"+e.addr)
 	setReady(t, notReady, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed, "liveness probe GET https://10.255.255.1:6443/livez: no answer", "http://"+e.addr)
-	token, _ := podToken(t, ns, "job")
-	foreign, _ := podToken(t, other, "intruder")
+	token, _ := cp.PodToken(t, ns, "job", "default")
+	foreign, _ := cp.PodToken(t, other, "intruder", "default")
 	target := strings.TrimPrefix(up.URL, "https://")
 
 	// A listener that must never be dialed.
@@ -237,7 +237,7 @@ func TestCredentialsAreSwappedAndRotated(t *testing.T) {
 	ns := namespace(t, "swap")
 	up := newRecorder(t)
 	c := recordingConnector(t, e, ns, "rec", up, "first-secret", true)
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	cl := e.client(t, ns+"/rec", token)
 
 	resp, body := get(t, cl, up.URL+"/api", http.Header{
@@ -278,7 +278,7 @@ func TestADeletedPodsTunnelIsRefused(t *testing.T) {
 	ns := namespace(t, "revoke")
 	up := newRecorder(t)
 	recordingConnector(t, e, ns, "rec", up, "secret", true)
-	token, pod := podToken(t, ns, "job")
+	token, pod := cp.PodToken(t, ns, "job", "default")
 	cl := e.client(t, ns+"/rec", token)
 	if resp, _ := get(t, cl, up.URL+"/", nil); resp.StatusCode != 200 {
 		t.Fatalf("status %d before the deletion", resp.StatusCode)
@@ -337,7 +337,7 @@ func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
 	ns := namespace(t, "drain")
 	up := newRecorder(t)
 	recordingConnector(t, e, ns, "rec", up, "secret", true)
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	cl := e.client(t, ns+"/rec", token)
 	if resp, _ := get(t, cl, up.URL+"/", nil); resp.StatusCode != 200 {
 		t.Fatal("warm-up failed")
@@ -379,7 +379,7 @@ func TestATunnelServesOnlyItsTargetAndItsConnectorAsTheyAreNow(t *testing.T) {
 	ns := namespace(t, "pinned")
 	up := newRecorder(t)
 	c := recordingConnector(t, e, ns, "rec", up, "secret", true)
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	cl := e.client(t, ns+"/rec", token)
 	if resp, _ := get(t, cl, up.URL+"/", nil); resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
@@ -459,7 +459,7 @@ func TestTheClientsCredentialsNeverReachTheUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	setReady(t, c, metav1.ConditionTrue, "", "", "http://"+e.addr)
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	resp, _ := get(t, e.client(t, ns+"/rec", token), up.URL+"/", http.Header{
 		"Authorization": {"Bearer fake-token"}, "Proxy-Authorization": {"Basic c2VjcmV0"}, "Impersonate-User": {"admin"},
 	})
@@ -478,7 +478,7 @@ func TestShutdownAsksIdleTunnelsToCloseWhileRequestsInFlightFinish(t *testing.T)
 	ns := namespace(t, "goaway")
 	up := newRecorder(t)
 	recordingConnector(t, e, ns, "rec", up, "secret", true)
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	target := strings.TrimPrefix(up.URL, "https://")
 
 	// An idle HTTP/2 tunnel and an idle HTTP/1.1 tunnel, each used once.

@@ -50,6 +50,8 @@ type secretWatches struct {
 	caStore  toolscache.Store
 	caSynced func() bool
 	caRun    func(context.Context)
+
+	goroutines sync.WaitGroup // the reflectors, joined by wait
 }
 
 type secretWatch struct {
@@ -67,7 +69,7 @@ func newSecretWatches(client kubernetes.Interface, namespace string, max int, lo
 		watches: map[types.NamespacedName]*secretWatch{},
 	}
 	if namespace != "" {
-		sel := labels.SelectorFromSet(labels.Set{CACertLabel: "true"}).String()
+		sel := labels.SelectorFromSet(labels.Set{connectorsv1alpha1.CACertLabel: "true"}).String()
 		s.caStore, s.caSynced, s.caRun = s.informer(namespace, func(o *metav1.ListOptions) { o.LabelSelector = sel })
 	} else {
 		s.caSynced = func() bool { return true }
@@ -117,7 +119,7 @@ func (s *secretWatches) run(ctx context.Context) {
 	defer s.mu.Unlock()
 	s.ctx = ctx
 	if s.caRun != nil {
-		go s.caRun(ctx)
+		s.goroutines.Go(func() { s.caRun(ctx) })
 	}
 	for _, w := range s.watches {
 		s.startLocked(w)
@@ -130,17 +132,19 @@ func (s *secretWatches) startLocked(w *secretWatch) {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	w.cancel = cancel
-	go w.run(ctx)
+	s.goroutines.Go(func() { w.run(ctx) })
 }
+
+// wait returns once every reflector started by run has ended (after the
+// context of run ended).
+func (s *secretWatches) wait() { s.goroutines.Wait() }
 
 // referencedSecrets are the Secrets a connector reads through the gateway.
 func referencedSecrets(c *connectorsv1alpha1.Connector) []types.NamespacedName {
-	var keys []types.NamespacedName
-	if ref := c.Spec.Auth.SecretRef; ref != nil {
-		keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: ref.Name})
-	}
-	if ref := c.Spec.CACertSecretRef; ref != nil {
-		keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: ref.Name})
+	names := c.ReferencedSecrets()
+	keys := make([]types.NamespacedName, 0, len(names))
+	for _, n := range names {
+		keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: n})
 	}
 	return keys
 }

@@ -66,7 +66,7 @@ func TestTheGatewayReadsOnlyTheSecretsConnectorsReference(t *testing.T) {
 	must(nil, cp.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}, StringData: map[string]string{"token": "x"}}))
 	up := newRecorder(t)
 	c := recordingConnector(t, e, ns, "rec", up, "first-secret", true)
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	cl := e.client(t, ns+"/rec", token)
 	if resp, body := get(t, cl, up.URL+"/api", nil); resp.StatusCode != 200 {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
@@ -132,7 +132,7 @@ func TestASecretOverTheWatchLimitIsWatchedOnceASlotIsFree(t *testing.T) {
 	// The second's Secret is over the limit. (Its upstream is not trusted,
 	// so requests end in 502; the credential is read before that.)
 	connectorWith(t, ns, "second", up.URL, bearerSecret("second-secret"), nil, "http://"+e.addr)
-	token, _ := podToken(t, ns, "job")
+	token, _ := cp.PodToken(t, ns, "job", "default")
 	cl := e.client(t, ns+"/second", token)
 	n := reads()
 	get(t, cl, up.URL+"/", nil)

@@ -48,6 +48,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if !g.opts.Cache.WaitForCacheSync(ctx) || !toolscache.WaitForCacheSync(ctx.Done(), g.state.secrets.caSynced) {
 		stopCache()
 		cacheErr := <-cacheDone
+		g.state.secrets.wait()
 		closeAdmin()
 		adminErr := eg.Wait()
 		_ = g.opts.Listener.Close()
@@ -78,6 +79,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	closeAdmin()
 	<-done
 	stopCache()
+	g.state.secrets.wait()
 	if err := <-cacheDone; err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("gateway: informers: %w", err)
 	}
@@ -95,7 +97,8 @@ func serve(srv *http.Server, l net.Listener) error {
 func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
 	g.ready.Store(false)
 	if g.opts.ShutdownDelay > 0 {
-		time.Sleep(g.opts.ShutdownDelay)
+		delay := time.NewTimer(g.opts.ShutdownDelay)
+		<-delay.C
 	}
 	g.mu.Lock()
 	g.draining.Store(true)
@@ -104,19 +107,24 @@ func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
 	defer cancel()
 	g.drainTunnels(deadline)
 	_ = proxy.Shutdown(deadline) // stops accepting; hijacked tunnels are ours to close
-	for g.inFlight.Load() > 0 && deadline.Err() == nil {
-		select {
-		case <-deadline.Done():
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	g.inFlight.waitZero(deadline)
+	// Asked to close when idle, tunnels end by themselves once their last
+	// answer is written out (a handler returns before HTTP/2 has flushed
+	// its last frame): give them a moment, then close what still runs.
+	flushed, cancelFlushed := context.WithTimeout(deadline, tunnelFlushGrace)
+	defer cancelFlushed()
+	g.running.waitZero(flushed)
 	g.closeTunnels()
 	// The tunnels' goroutines end once their connections are closed.
-	for wait := time.Now().Add(5 * time.Second); g.running.Load() > 0 && time.Now().Before(wait); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	ended, cancelEnded := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelEnded()
+	g.running.waitZero(ended)
 	_ = proxy.Close()
 }
+
+// tunnelFlushGrace is how long drained tunnels may take to write out their
+// last answers before they are closed.
+const tunnelFlushGrace = time.Second
 
 func (g *Gateway) adminHandler() http.Handler {
 	mux := http.NewServeMux()

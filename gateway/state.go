@@ -17,10 +17,6 @@ import (
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 )
 
-// CACertLabel marks the CA Secrets of the install namespace that every
-// connector's upstream trusts.
-const CACertLabel = "connectors.cpaas.io/ca-cert"
-
 // state reads connectors and classes from informers, and the Secrets that
 // connectors reference (and the labelled CA Secrets of the install
 // namespace) from watches of exactly those Secrets.
@@ -104,21 +100,11 @@ func (s *state) trust(ctx context.Context, c *connectorsv1alpha1.Connector) (*x5
 		pool = x509.NewCertPool()
 	}
 	for _, sec := range sources {
-		appendCA(pool, sec)
+		connectorsv1alpha1.AppendCABundle(pool, sec)
 	}
-	if own != nil && !appendCA(pool, own) {
+	if own != nil && !connectorsv1alpha1.AppendCABundle(pool, own) {
 		return nil, "", fmt.Errorf("caCertSecretRef %s/%s holds no PEM certificate", own.Namespace, own.Name)
 	}
 	s.pools.Add(key, pool)
 	return pool, key, nil
-}
-
-func appendCA(pool *x509.CertPool, s *corev1.Secret) bool {
-	ok := false
-	for _, k := range []string{"ca.crt", "ca-bundle.crt", "tls.crt"} {
-		if pem, found := s.Data[k]; found && pool.AppendCertsFromPEM(pem) {
-			ok = true
-		}
-	}
-	return ok
 }

@@ -23,8 +23,8 @@ import (
 func TestStreamingThroughTheGateway(t *testing.T) {
 	e := startGateway(t, nil)
 	ns := namespace(t, "streaming")
-	c := readyConnector(t, ns, "k8s-connector", apiserver(), targetSA(t, "streamer"), "http://"+e.addr)
-	token, _ := podToken(t, ns, "k8s-access")
+	c := readyConnector(t, ns, "k8s-connector", apiserver(), cp.TargetToken(t, "streamer"), "http://"+e.addr)
+	token, _ := cp.PodToken(t, ns, "k8s-access", "default")
 	kc := e.kubeconfig(t, c, token)
 	k := startKubelet(t)
 	k.registerNode(t, ns, "workload")

@@ -98,14 +98,14 @@ func (g *Gateway) tunnel(w http.ResponseWriter, r *http.Request, s *session, c *
 	audit.done(http.StatusOK, 0, g.opts.Now().Sub(start), "")
 	// The tunnel outlives this handler: returning lets net/http free the
 	// proxy connection's request state while the tunnel idles.
-	g.running.Add(1)
+	g.running.add(1)
 	go g.serveTunnel(context.WithoutCancel(r.Context()), raw, conn, leaf, s, c, hostport, key)
 }
 
 // serveTunnel terminates TLS on a hijacked connection and serves the
 // requests inside; it owns the connector's tunnel slot.
 func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, leaf *tls.Certificate, s *session, c *connectorsv1alpha1.Connector, hostport, key string) {
-	defer g.running.Add(-1)
+	defer g.running.add(-1)
 	defer g.release(key)
 	t := &tunnel{conn: raw}
 	if !g.register(t) {

@@ -82,9 +82,9 @@ type arrival struct {
 func BenchmarkWatchEventAddedLatency(b *testing.B) {
 	e := startGateway(b, quiet)
 	ns := namespace(b, "watch")
-	target := targetSA(b, "watcher")
+	target := cp.TargetToken(b, "watcher")
 	c := readyConnector(b, ns, "w", apiserver(), target, "http://"+e.addr)
-	token, _ := podToken(b, ns, "job")
+	token, _ := cp.PodToken(b, ns, "job", "default")
 	arrivals := make(chan arrival, 1024)
 	direct, db := watchClient(b, e, false, "", "", target)
 	gw, gb := watchClient(b, e, true, c.Namespace+"/"+c.Name, string(token), "")
@@ -142,9 +142,9 @@ func BenchmarkActiveWatchMemory(b *testing.B) {
 	const n = 100
 	e := startGateway(b, quiet)
 	ns := namespace(b, "watchmem")
-	target := targetSA(b, "watcher")
+	target := cp.TargetToken(b, "watcher")
 	c := readyConnector(b, ns, "w", apiserver(), target, "http://"+e.addr)
-	token, _ := podToken(b, ns, "job")
+	token, _ := cp.PodToken(b, ns, "job", "default")
 	for _, via := range []string{"direct", "gateway"} {
 		b.Run(via, func(b *testing.B) {
 			for b.Loop() {

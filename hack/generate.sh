@@ -10,4 +10,4 @@ rm -f chart/crds/*.yaml
 # The ClusterRole of the controller and the control API, from the
 # +kubebuilder:rbac markers of the packages they run.
 mkdir -p chart/rbac
-"${CONTROLLER_GEN}" rbac:roleName=connectors-controller paths=./reconciler/... paths=./tokens/... output:rbac:artifacts:config=chart/rbac
+"${CONTROLLER_GEN}" rbac:roleName=connectors-controller paths=./reconciler/... paths=./tokens/... paths=./control/... output:rbac:artifacts:config=chart/rbac

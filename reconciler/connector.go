@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
@@ -315,7 +315,7 @@ func (r *ConnectorReconciler) writeStatus(ctx context.Context, c *connectorsv1al
 	if err := r.opts.Client.Status().Update(ctx, c); err != nil {
 		return ready, fmt.Errorf("update status of connector %s/%s: %w", c.Namespace, c.Name, err)
 	}
-	log.FromContext(ctx, "logger", r.opts.Logger).V(1).Info("connector status written", "ready", ready.Status, "reason", ready.Reason)
+	r.logger(ctx).V(1).Info("connector status written", "ready", ready.Status, "reason", ready.Reason)
 	return ready, nil
 }
 
@@ -339,4 +339,13 @@ func (r *ConnectorReconciler) transition(c *connectorsv1alpha1.Connector, old []
 	case metav1.ConditionTrue:
 		r.opts.Recorder.Eventf(c, corev1.EventTypeNormal, reason, "%s is True", nc.Type)
 	}
+}
+
+// logger is the logger of ctx (controller-runtime's, with the request's
+// keys), or Options.Logger when ctx carries none.
+func (r *ConnectorReconciler) logger(ctx context.Context) logr.Logger {
+	if l, err := logr.FromContext(ctx); err == nil {
+		return l
+	}
+	return r.opts.Logger
 }

@@ -38,6 +38,9 @@ type WatchOptions struct {
 	// Concurrency is how many connectors are reconciled (probed) at once.
 	// Default 16: a slow target never holds up the others.
 	Concurrency int
+	// Triggers, when set, feeds the triggers of the control API into the
+	// controllers (see Queue).
+	Triggers *Queue
 }
 
 // SetupWithManager registers the Connector and ConnectorClass reconcilers
@@ -62,7 +65,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options, watch
 		return fmt.Errorf("index connectors by class: %w", err)
 	}
 	if err := idx.IndexField(ctx, &connectorsv1alpha1.Connector{}, indexSecrets, func(o client.Object) []string {
-		return referencedSecrets(o.(*connectorsv1alpha1.Connector))
+		return o.(*connectorsv1alpha1.Connector).ReferencedSecrets()
 	}); err != nil {
 		return fmt.Errorf("index connectors by secret: %w", err)
 	}
@@ -71,42 +74,35 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts Options, watch
 		return connectorsMatching(ctx, c, client.MatchingFields{indexClass: o.GetName()})
 	})
 	bySecret := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		if o.GetNamespace() == opts.Namespace && o.GetLabels()[CACertLabel] == "true" {
+		if o.GetNamespace() == opts.Namespace && o.GetLabels()[connectorsv1alpha1.CACertLabel] == "true" {
 			return connectorsMatching(ctx, c) // a trusted CA changed: every connector
 		}
 		return connectorsMatching(ctx, c, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSecrets: o.GetName()})
 	})
 	secretMeta := &metav1.PartialObjectMetadata{}
 	secretMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	if err := ctrl.NewControllerManagedBy(mgr).
+	connectors := ctrl.NewControllerManagedBy(mgr).
 		Named("connector").
 		For(&connectorsv1alpha1.Connector{}).
 		Owns(&corev1.Service{}).
 		Watches(&connectorsv1alpha1.ConnectorClass{}, byClass).
 		WatchesMetadata(secretMeta, bySecret, builder.OnlyMetadata).
-		WithOptions(controller.Options{MaxConcurrentReconciles: watch.Concurrency}).
-		Complete(cr); err != nil {
+		WithOptions(controller.Options{MaxConcurrentReconciles: watch.Concurrency})
+	classes := ctrl.NewControllerManagedBy(mgr).
+		Named("connectorclass").
+		For(&connectorsv1alpha1.ConnectorClass{})
+	if q := watch.Triggers; q != nil {
+		q.reader, q.namespace = c, opts.Namespace
+		connectors = connectors.WatchesRawSource(q.connectorSource())
+		classes = classes.WatchesRawSource(q.classSource())
+	}
+	if err := connectors.Complete(cr); err != nil {
 		return fmt.Errorf("set up the connector controller: %w", err)
 	}
-	if err := ctrl.NewControllerManagedBy(mgr).
-		Named("connectorclass").
-		For(&connectorsv1alpha1.ConnectorClass{}).
-		Complete(cl); err != nil {
+	if err := classes.Complete(cl); err != nil {
 		return fmt.Errorf("set up the connectorclass controller: %w", err)
 	}
 	return nil
-}
-
-// referencedSecrets are the Secrets of its namespace a connector reads.
-func referencedSecrets(c *connectorsv1alpha1.Connector) []string {
-	var out []string
-	if ref := c.Spec.Auth.SecretRef; ref != nil && ref.Name != "" {
-		out = append(out, ref.Name)
-	}
-	if ref := c.Spec.CACertSecretRef; ref != nil && ref.Name != "" {
-		out = append(out, ref.Name)
-	}
-	return out
 }
 
 func connectorsMatching(ctx context.Context, c client.Reader, opts ...client.ListOption) []reconcile.Request {

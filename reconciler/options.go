@@ -45,6 +45,9 @@ type Options struct {
 	ProxyURLTemplate string
 	// ProbeTimeout bounds each probe. Default 10s.
 	ProbeTimeout time.Duration
+	// TemplateTimeout bounds the execution of each probe template (a path
+	// or a header value). Default 1s.
+	TemplateTimeout time.Duration
 	// Resync is how often a connector is probed again. Default 5m, with
 	// ±10 % jitter.
 	Resync time.Duration
@@ -69,6 +72,9 @@ func (o *Options) defaults() error {
 	}
 	if o.ProbeTimeout <= 0 {
 		o.ProbeTimeout = 10 * time.Second
+	}
+	if o.TemplateTimeout <= 0 {
+		o.TemplateTimeout = time.Second
 	}
 	if o.Resync <= 0 {
 		o.Resync = 5 * time.Minute

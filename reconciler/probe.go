@@ -1,7 +1,6 @@
 package reconciler
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,12 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
 	corev1 "k8s.io/api/core/v1"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/render/sandbox"
 )
 
 // probeSecret is .Secret in probe templates.
@@ -49,36 +47,26 @@ func newProbeData(c *connectorsv1alpha1.Connector, s *corev1.Secret) probeData {
 	return d
 }
 
-// maxTemplateOutput bounds a rendered path or header value.
+// maxTemplateOutput bounds a rendered path or header value, and every
+// function result of its template.
 const maxTemplateOutput = 16 << 10
 
-func render(field, src string, data probeData) (string, error) {
+// render runs a probe template (a path or a header value) in the sandbox
+// that configuration templates run in: no env, bounded output and time.
+func (r *ConnectorReconciler) render(field, src string, data probeData) (string, error) {
 	if !strings.Contains(src, "{{") {
 		return src, nil
 	}
-	t, err := template.New(field).Funcs(sprig.TxtFuncMap()).Parse(src)
+	t, err := sandbox.Parse(field, src, sandbox.Options{MaxBytes: maxTemplateOutput})
 	if err != nil {
 		return "", fmt.Errorf("template of %s: %w", field, err)
 	}
-	var b bytes.Buffer
-	if err := t.Execute(&limitedWriter{w: &b, n: maxTemplateOutput}, data); err != nil {
-		// The error names the template and the failing action, never the values.
+	out, err := t.Execute(data, maxTemplateOutput, r.opts.TemplateTimeout)
+	if err != nil {
+		// The error names the template and the position, never the values.
 		return "", fmt.Errorf("template of %s: %w", field, err)
 	}
-	return b.String(), nil
-}
-
-type limitedWriter struct {
-	w io.Writer
-	n int
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if len(p) > l.n {
-		return 0, fmt.Errorf("rendered value exceeds %d bytes", maxTemplateOutput)
-	}
-	l.n -= len(p)
-	return l.w.Write(p)
+	return string(out), nil
 }
 
 // probeOutcome is what a probe found.
@@ -98,7 +86,7 @@ func (r *ConnectorReconciler) runProbe(ctx context.Context, p *connectorsv1alpha
 	if err != nil {
 		return probeOutcome{err: fmt.Errorf("address: %w", err)}
 	}
-	path, err := render("path", p.Path, data)
+	path, err := r.render("path", p.Path, data)
 	if err != nil {
 		return probeOutcome{err: err}
 	}
@@ -131,7 +119,7 @@ func (r *ConnectorReconciler) runProbe(ctx context.Context, p *connectorsv1alpha
 		return out
 	}
 	for _, h := range p.HTTPHeaders {
-		v, err := render("header "+h.Name, h.Value, data)
+		v, err := r.render("header "+h.Name, h.Value, data)
 		if err != nil {
 			out.err = err
 			return out
@@ -180,7 +168,7 @@ func describeDialError(err error) error {
 	var opErr *net.OpError
 	switch {
 	case errors.As(err, &unknownAuthority):
-		return fmt.Errorf("the target's TLS certificate is signed by an unknown authority: add its CA to a Secret referenced by spec.caCertSecretRef (key ca.crt) or label a CA Secret of the install namespace %s=true", CACertLabel)
+		return fmt.Errorf("the target's TLS certificate is signed by an unknown authority: add its CA to a Secret referenced by spec.caCertSecretRef (key ca.crt) or label a CA Secret of the install namespace %s=true", connectorsv1alpha1.CACertLabel)
 	case errors.As(err, &hostname):
 		return fmt.Errorf("the target's TLS certificate is not valid for this address: %s", hostname.Error())
 	case errors.As(err, &invalid):

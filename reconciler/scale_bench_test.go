@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/internal/testbed"
 )
 
 // BenchmarkThousandConnectorsBecomeReady creates 1,000 connectors against
@@ -21,10 +22,10 @@ import (
 //	go test ./reconciler/ -run '^$' -bench ThousandConnectors -benchtime 1x
 func BenchmarkThousandConnectorsBecomeReady(b *testing.B) {
 	const n = 1000
-	installK8sClass(b)
+	cp.InstallK8sClass(b)
 	opts := reconcilerOptions(b, recorder(b))
 	target := newTLSTarget(b, "bench-token")
-	caSecret(b, opts.Namespace, "target-ca", target.caPEM())
+	cp.CreateCASecret(b, opts.Namespace, "target-ca", target.caPEM())
 	startController(b, opts)
 	for b.Loop() {
 		ns := namespace(b, "scale")
@@ -58,7 +59,7 @@ func BenchmarkThousandConnectorsBecomeReady(b *testing.B) {
 			}
 			ready := 0
 			for i := range list.Items {
-				if readyTrue(&list.Items[i]) {
+				if testbed.ReadyTrue(&list.Items[i]) {
 					ready++
 				}
 			}

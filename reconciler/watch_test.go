@@ -9,17 +9,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/internal/testbed"
 	"github.com/connectors-io/connectors/reconciler"
 )
 
 func TestTheQuickStartConnectorBecomesReady(t *testing.T) {
-	installK8sClass(t)
+	cp.InstallK8sClass(t)
 	startController(t, reconcilerOptions(t, recorder(t)))
 	ns := namespace(t, "k8s-connector-demo")
-	bearerSecret(t, ns, "k8s-secret", targetToken(t))
+	bearerSecret(t, ns, "k8s-secret", cp.TargetToken(t, "reader"))
 	connector(t, ns, "k8s-connector", "k8s", cp.Config.Host, "k8s-secret")
 
-	c := waitFor(t, ns, "k8s-connector", "Ready True", readyTrue)
+	c := cp.WaitForConnector(t, ns, "k8s-connector", "Ready True", testbed.ReadyTrue)
 	for _, typ := range connectorsv1alpha1.ConnectorConditionTypes() {
 		if cd := connectorsv1alpha1.FindCondition(c.Status.Conditions, typ); cd == nil || cd.Status != metav1.ConditionTrue {
 			t.Errorf("%s = %+v, want True", typ, cd)
@@ -48,7 +49,7 @@ func TestTheQuickStartConnectorBecomesReady(t *testing.T) {
 	if svc.Labels[reconciler.ConnectorLabel] != "k8s-connector" {
 		t.Errorf("service labels = %v, want the connector named", svc.Labels)
 	}
-	waitForEvent(t, ns, "k8s-connector", corev1.EventTypeNormal, connectorsv1alpha1.ConditionReady)
+	cp.WaitForEvent(t, ns, "k8s-connector", corev1.EventTypeNormal, connectorsv1alpha1.ConditionReady)
 
 	t.Run("a deleted Service is recreated", func(t *testing.T) {
 		if err := cp.Client.Delete(t.Context(), &svc); err != nil {
@@ -73,7 +74,7 @@ func TestTheQuickStartConnectorBecomesReady(t *testing.T) {
 
 func waitForService(t *testing.T, ns, name string, check func(*corev1.Service) bool) {
 	t.Helper()
-	waitFor(t, ns, strings.TrimPrefix(name, "c-"), "service "+name+" settles", func(*connectorsv1alpha1.Connector) bool {
+	cp.WaitForConnector(t, ns, strings.TrimPrefix(name, "c-"), "service "+name+" settles", func(*connectorsv1alpha1.Connector) bool {
 		var s corev1.Service
 		return cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &s) == nil && check(&s)
 	})
@@ -83,10 +84,10 @@ func waitForService(t *testing.T, ns, name string, check func(*corev1.Service) b
 // controller, checks the documented reason, a message for humans and a
 // Warning event, then fixes the cause and waits for Ready.
 func TestFailuresAreExplainedAndRecover(t *testing.T) {
-	installK8sClass(t)
+	cp.InstallK8sClass(t)
 	opts := reconcilerOptions(t, recorder(t))
 	startController(t, opts)
-	token := targetToken(t)
+	token := cp.TargetToken(t, "reader")
 	apiserver := strings.TrimSuffix(cp.Config.Host, "/")
 	var untrusted *tlsTarget // the target of the untrusted-certificate step
 
@@ -180,7 +181,7 @@ func TestFailuresAreExplainedAndRecover(t *testing.T) {
 			},
 			condition: connectorsv1alpha1.ConditionLivenessReady, reason: connectorsv1alpha1.ReasonConnectionFailed,
 			message: "signed by an unknown authority",
-			fix:     func(t *testing.T, _ string) { caSecret(t, opts.Namespace, "target-ca", untrusted.caPEM()) },
+			fix:     func(t *testing.T, _ string) { cp.CreateCASecret(t, opts.Namespace, "target-ca", untrusted.caPEM()) },
 		},
 		{
 			name: "a token the target refuses is AuthenticationFailed until the Secret holds a good one",
@@ -206,7 +207,7 @@ func TestFailuresAreExplainedAndRecover(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			ns := namespace(t, "fail")
 			st.setup(t, ns)
-			c := waitFor(t, ns, "c", st.condition+" False "+st.reason, conditionIs(st.condition, metav1.ConditionFalse, st.reason))
+			c := cp.WaitForConnector(t, ns, "c", st.condition+" False "+st.reason, testbed.ConditionIs(st.condition, metav1.ConditionFalse, st.reason))
 			cd := connectorsv1alpha1.FindCondition(c.Status.Conditions, st.condition)
 			if !strings.Contains(cd.Message, st.message) {
 				t.Errorf("message %q, want it to contain %q", cd.Message, st.message)
@@ -215,7 +216,7 @@ func TestFailuresAreExplainedAndRecover(t *testing.T) {
 			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != st.reason {
 				t.Errorf("Ready = %+v, want False with reason %s", ready, st.reason)
 			}
-			ev := waitForEvent(t, ns, "c", corev1.EventTypeWarning, st.reason)
+			ev := cp.WaitForEvent(t, ns, "c", corev1.EventTypeWarning, st.reason)
 			if !strings.Contains(ev.Message, st.message) {
 				t.Errorf("event message %q, want it to contain %q", ev.Message, st.message)
 			}
@@ -224,7 +225,7 @@ func TestFailuresAreExplainedAndRecover(t *testing.T) {
 				t.Errorf("kubectl describe connector does not show %s:\n%s", st.reason, out)
 			}
 			st.fix(t, ns)
-			waitFor(t, ns, "c", "Ready True after the fix", readyTrue)
+			cp.WaitForConnector(t, ns, "c", "Ready True after the fix", testbed.ReadyTrue)
 		})
 	}
 }

@@ -1,14 +1,16 @@
 // Package render renders the configurations of a ConnectorClass (for the k8s
 // class: "kubeconfig") for one or more connectors.
 //
-// It is a leaf library shared by the CSI driver (package csi) and the
-// control API: it reads nothing from the cluster and writes nothing to disk.
-// Callers give it the class, the connectors, the proxy token and the
-// gateway CA; Render returns the files to mount.
+// It is a library shared by the CSI driver (package csi) and the control
+// API (package control). Render reads nothing from the cluster and writes
+// nothing to disk: callers give it the class, the connectors, the proxy
+// token and the gateway CA, and it returns the files to mount. Resolver
+// reads what a rendering needs (the connectors an identity may use, each of
+// them usable, and their class) for both callers.
 //
-// Templates are Go text/template with the sprig v3 functions (without env
-// and expandenv, which would expose the driver's environment) and
-// missingkey=error. Their data has the shape of DESIGN §7:
+// Templates run in the sandbox of package render/sandbox (sprig without
+// env, expandenv and key generation; bounded output, function results and
+// time) with missingkey=error. Their data (docs/design.md, "CSI driver"):
 //
 //	.connector        the first connector: .metadata (name, namespace, uid,
 //	                  labels, annotations), .spec (the JSON form of the spec)
@@ -25,8 +27,7 @@
 // "kubeconfig,!context.token" picks configurations by name and excludes
 // files with a leading "!".
 //
-// Output is bounded in size (per file and in total) and template execution
-// in time; errors name the class, the configuration and the file, and wrap
-// one of ErrInvalid, ErrNotFound or ErrTemplate so callers can map them to
-// gRPC codes or HTTP statuses. Errors never contain the token.
+// Errors name the class, the configuration and the file, and wrap one of
+// ErrInvalid, ErrNotFound or ErrTemplate so callers can map them to gRPC
+// codes or HTTP statuses. Errors never contain the token.
 package render

@@ -139,23 +139,13 @@ func (a *Authorizer) Authorize(ctx context.Context, id Identity, namespace, name
 }
 
 func (a *Authorizer) review(ctx context.Context, id Identity, namespace, name string) error {
-	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User:   id.Username(),
-		Groups: id.Groups(),
-		UID:    id.ServiceAccountUID,
-		ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Namespace: namespace,
-			Verb:      "get",
-			Group:     connectorsv1alpha1.Group,
-			Resource:  "connectors",
-			Name:      name,
-		},
-	}}
-	if id.PodName != "" {
-		sar.Spec.Extra = map[string]authorizationv1.ExtraValue{
-			extraPodName: {id.PodName}, extraPodUID: {id.PodUID},
-		}
-	}
+	sar := id.AccessReview(&authorizationv1.ResourceAttributes{
+		Namespace: namespace,
+		Verb:      "get",
+		Group:     connectorsv1alpha1.Group,
+		Resource:  "connectors",
+		Name:      name,
+	})
 	resp, err := a.opts.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("%w: SubjectAccessReview: %w", ErrUnavailable, err)
@@ -164,6 +154,24 @@ func (a *Authorizer) review(ctx context.Context, id Identity, namespace, name st
 		return fmt.Errorf("%w: %s", ErrForbidden, denialReason(id, namespace, name))
 	}
 	return nil
+}
+
+// AccessReview is the SubjectAccessReview that asks whether the identity
+// (its user, groups, UID and, for a pod-bound token, the pod) may do what
+// attrs say.
+func (id Identity) AccessReview(attrs *authorizationv1.ResourceAttributes) *authorizationv1.SubjectAccessReview {
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               id.Username(),
+		Groups:             id.Groups(),
+		UID:                id.ServiceAccountUID,
+		ResourceAttributes: attrs,
+	}}
+	if id.PodName != "" {
+		sar.Spec.Extra = map[string]authorizationv1.ExtraValue{
+			extraPodName: {id.PodName}, extraPodUID: {id.PodUID},
+		}
+	}
+	return sar
 }
 
 func denialReason(id Identity, namespace, name string) string {

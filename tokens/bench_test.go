@@ -56,8 +56,8 @@ func BenchmarkBaselineRedisGET(b *testing.B) {
 func BenchmarkValidateRedisHit(b *testing.B) {
 	t := b
 	ns := namespace(t)
-	first, _ := podToken(t, ns, "job-1")
-	second, _ := podToken(t, ns, "job-2")
+	first, _ := cp.PodToken(t, ns, "job-1", "runner")
+	second, _ := cp.PodToken(t, ns, "job-2", "runner")
 	srv := testbed.StartRedis(b)
 	key := sharedKey(t)
 	writer := newReplica(t, key, redisClient(t, srv), nil)
@@ -87,6 +87,6 @@ func BenchmarkValidateRedisHit(b *testing.B) {
 
 func mustBenchToken(b *testing.B) tokens.Token {
 	b.Helper()
-	tok, _ := podToken(b, namespace(b), "job-1")
+	tok, _ := cp.PodToken(b, namespace(b), "job-1", "runner")
 	return tok
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/connectors-io/connectors/internal/testbed"
 	"github.com/connectors-io/connectors/tokens"
@@ -110,15 +109,4 @@ func minter(t testing.TB) *tokens.Minter {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// podToken creates a pod running as "runner" and mints a proxy token bound to it.
-func podToken(t testing.TB, ns, pod string) (tokens.Token, *corev1.Pod) {
-	t.Helper()
-	p := cp.CreatePod(t, ns, pod, "runner")
-	tok, _, err := minter(t).MintForPod(t.Context(), tokens.PodRef{Namespace: ns, Name: pod, UID: p.UID, ServiceAccount: "runner"}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok, p
 }

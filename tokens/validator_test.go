@@ -23,7 +23,7 @@ import (
 
 func TestTokensMintedByTheAPIServerValidate(t *testing.T) {
 	ns := namespace(t)
-	tok, pod := podToken(t, ns, "job-1")
+	tok, pod := cp.PodToken(t, ns, "job-1", "runner")
 	r := newReplica(t, sharedKey(t), nil, nil)
 
 	id, err := r.Validate(t.Context(), tok)
@@ -55,7 +55,7 @@ func TestTokensMintedByTheAPIServerValidate(t *testing.T) {
 
 func TestConcurrentLookupsOfOneTokenCollapse(t *testing.T) {
 	ns := namespace(t)
-	tok, _ := podToken(t, ns, "job-1")
+	tok, _ := cp.PodToken(t, ns, "job-1", "runner")
 	r := newReplica(t, sharedKey(t), nil, nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -79,7 +79,7 @@ func TestConcurrentLookupsOfOneTokenCollapse(t *testing.T) {
 
 func TestBadTokensAreRejectedWithDistinctErrors(t *testing.T) {
 	ns := namespace(t)
-	good, pod := podToken(t, ns, "job-1")
+	good, pod := cp.PodToken(t, ns, "job-1", "runner")
 	otherAudience, _ := cp.RequestToken(t, ns, "runner", testbed.TokenOptions{Audiences: []string{"someone-else"}, BoundPod: pod})
 	apiAudience, _ := cp.RequestToken(t, ns, "runner", testbed.TokenOptions{})
 	shortLived, _, err := minter(t).MintForPod(t.Context(), tokens.PodRef{Namespace: ns, Name: pod.Name, UID: pod.UID, ServiceAccount: "runner"}, tokens.MinExpiration)
@@ -203,7 +203,7 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 func TestADeletedPodsTokenIsRejectedOnEveryReplica(t *testing.T) {
 	ns := namespace(t)
-	tok, pod := podToken(t, ns, "job-1")
+	tok, pod := cp.PodToken(t, ns, "job-1", "runner")
 	srv := testbed.StartRedis(t)
 	key := sharedKey(t)
 	a := newReplica(t, key, redisClient(t, srv), nil)
@@ -272,9 +272,9 @@ func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
 	srv := testbed.StartRedis(t)
 	rdb := redisClient(t, srv)
 	r := newReplica(t, sharedKey(t), rdb, nil)
-	first, _ := podToken(t, ns, "job-1")
-	second, _ := podToken(t, ns, "job-2")
-	third, _ := podToken(t, ns, "job-3")
+	first, _ := cp.PodToken(t, ns, "job-1", "runner")
+	second, _ := cp.PodToken(t, ns, "job-2", "runner")
+	third, _ := cp.PodToken(t, ns, "job-3", "runner")
 
 	if _, err := r.Validate(t.Context(), first); err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestRedisNeverHoldsTheToken(t *testing.T) {
 	srv := testbed.StartRedis(t)
 	rdb := redisClient(t, srv)
 	r := newReplica(t, sharedKey(t), rdb, nil)
-	tok, _ := podToken(t, ns, "job-1")
+	tok, _ := cp.PodToken(t, ns, "job-1", "runner")
 	if _, err := r.Validate(t.Context(), tok); err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestMinter(t *testing.T) {
 // mustToken returns a valid proxy token of a fresh pod.
 func mustToken(t *testing.T) tokens.Token {
 	t.Helper()
-	tok, _ := podToken(t, namespace(t), "job-1")
+	tok, _ := cp.PodToken(t, namespace(t), "job-1", "runner")
 	return tok
 }
 
@@ -428,8 +428,8 @@ func clusterPublicKeyPEM(t *testing.T) []byte {
 
 func TestWithTheAPIServerDownCachedTokensWorkAndNewOnesAreRefused(t *testing.T) {
 	ns := namespace(t)
-	cached, _ := podToken(t, ns, "job-1")
-	fresh, _ := podToken(t, ns, "job-2")
+	cached, _ := cp.PodToken(t, ns, "job-1", "runner")
+	fresh, _ := cp.PodToken(t, ns, "job-2", "runner")
 	srv := testbed.StartRedis(t)
 	key := sharedKey(t)
 	healthy := newReplica(t, key, redisClient(t, srv), nil)
@@ -471,7 +471,7 @@ func TestWithTheAPIServerDownCachedTokensWorkAndNewOnesAreRefused(t *testing.T) 
 
 func TestForgedRedisEntriesAreIgnored(t *testing.T) {
 	ns := namespace(t)
-	tok, _ := podToken(t, ns, "job-1")
+	tok, _ := cp.PodToken(t, ns, "job-1", "runner")
 	srv := testbed.StartRedis(t)
 	rdb := redisClient(t, srv)
 	key := sharedKey(t)

@@ -1,62 +1,74 @@
 package main
 
 import (
+	"fmt"
 	"net"
-	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/connectors-io/connectors/reconciler"
 )
 
-func newControlCommand() *cobra.Command {
-	var cluster clusterFlags
-	var rf reconcilerFlags
-	var proxyCAFile string
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
+// controlOptions configure `connectors control`.
+type controlOptions struct {
+	cluster     clusterOptions
+	reconciler  reconcilerOptions
+	control     controlAPIOptions
+	port        string
+	concurrency int
+}
+
+func (o *controlOptions) AddFlags(fs *pflag.FlagSet, env environment) {
+	o.cluster.AddFlags(fs)
+	o.reconciler.AddFlags(fs, env)
+	o.control.AddFlags(fs)
+	fs.StringVar(&o.port, "port", or(env.port, "8080"), "port to listen on ($PORT when set)")
+	fs.IntVar(&o.concurrency, "concurrency", 8, "connectors reconciled at once for one trigger (a Secret or class used by many)")
+}
+
+func newControlCommand(env environment) *cobra.Command {
+	var o controlOptions
 	cmd := &cobra.Command{
 		Use:   "control",
-		Short: "Serverless mode: reconcile per CloudEvent or POST, and serve the token API",
-		Long: "control serves HTTP on $PORT (default 8080) without informers: each CloudEvent (as a Knative\n" +
-			"ApiServerSource sends them for Connector, Secret and ConnectorClass changes) or\n" +
+		Short: "Serverless mode: reconcile per CloudEvent or POST, and serve the token and configurations APIs",
+		Long: "control serves HTTP on $PORT (default 8080) without informers: each authenticated CloudEvent\n" +
+			"(as a Knative ApiServerSource sends them for Connector, Secret and ConnectorClass changes) or\n" +
 			"POST /v1/reconcile/{namespace}/{name} runs one reconcile synchronously. It also serves\n" +
-			"POST /v1/namespaces/{ns}/connectors/{name}/token.",
+			"POST /v1/namespaces/{ns}/connectors/{name}/token and, with --proxy-ca-file, the\n" +
+			"configurations API.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := cluster.setup()
-			if err != nil {
-				return err
-			}
-			cl, err := newClients(cfg)
-			if err != nil {
-				return err
-			}
-			scheme, c, cs := cl.scheme, cl.client, cl.cs
-			rec, stopEvents := reconciler.NewEventRecorder(cs, scheme, "connectors-control")
-			defer stopEvents()
-			mounts, err := controlAPIs(cs, c, proxyCAFile, log)
-			if err != nil {
-				return err
-			}
-			srv, err := reconciler.NewServer(reconciler.ServerOptions{
-				Reconciler: rf.options(c, c, rec, log),
-				Mount:      mounts,
-				Logger:     log.WithName("control"),
-			})
-			if err != nil {
-				return err
-			}
-			addr := net.JoinHostPort("", port)
-			log.Info("serving the control API", "address", addr)
-			return reconciler.Serve(cmd.Context(), addr, srv.Handler())
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
-	cluster.bind(cmd)
-	rf.bind(cmd)
-	cmd.Flags().StringVar(&proxyCAFile, "proxy-ca-file", "", "gateway CA certificate (PEM); enables the configurations API")
-	cmd.Flags().StringVar(&port, "port", port, "port to listen on ($PORT when set)")
+	o.AddFlags(cmd.Flags(), env)
 	return cmd
+}
+
+func (o *controlOptions) run(cmd *cobra.Command) error {
+	log := o.cluster.logger()
+	cfg, err := o.cluster.restConfig()
+	if err != nil {
+		return err
+	}
+	cl, err := newClients(cfg)
+	if err != nil {
+		return err
+	}
+	rec, stopEvents := reconciler.NewEventRecorder(cl.cs, cl.client.Scheme(), "connectors-control")
+	defer stopEvents()
+	runner, err := reconciler.NewRunner(o.reconciler.options(cl.client, cl.client, rec, log), o.concurrency)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("", o.port))
+	if err != nil {
+		return fmt.Errorf("--port: %w", err)
+	}
+	srv, err := o.control.server(controlDeps{clients: cl, reader: cl.client, runner: runner, l: l, log: log})
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
+	log.Info("serving the control API", "address", l.Addr().String())
+	return srv.Start(cmd.Context())
 }

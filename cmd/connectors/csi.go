@@ -1,19 +1,43 @@
 package main
 
 import (
-	"fmt"
-	"os"
+	"errors"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/connectors-io/connectors/csi"
 	"github.com/connectors-io/connectors/tokens"
 )
 
-func newCSICommand() *cobra.Command {
-	var cluster clusterFlags
-	var opts csi.Options
-	var caFile string
+// csiOptions configure `connectors csi`.
+type csiOptions struct {
+	cluster clusterOptions
+	driver  csi.Options
+	caFile  string
+}
+
+func (o *csiOptions) AddFlags(fs *pflag.FlagSet, env environment) {
+	o.cluster.AddFlags(fs)
+	fs.StringVar(&o.driver.Endpoint, "endpoint", "unix:///csi/csi.sock", "unix socket to serve CSI on")
+	fs.StringVar(&o.driver.NodeID, "node-id", env.nodeName, "this node's name ($NODE_NAME when set)")
+	fs.StringVar(&o.driver.DriverName, "driver-name", csi.DriverName, "CSI driver name (the CSIDriver object's name)")
+	fs.StringVar(&o.caFile, "proxy-ca-file", "", "gateway CA certificate (PEM) written into the configurations; required")
+	fs.BoolVar(&o.driver.PlainDirectory, "plain-directory", false, "write into plain directories instead of tmpfs mounts (unprivileged local runs)")
+	fs.Int64Var(&o.driver.TmpfsBytes, "tmpfs-size", 0, "size cap of each volume's tmpfs, in bytes (default and minimum: two generations of the files + 1 MiB, 9 MiB)")
+	fs.StringVar(&o.driver.KubeletRoot, "kubelet-root", "", "when set (for example /var/lib/kubelet), accept only target paths <root>/pods/*/volumes/kubernetes.io~csi/*/mount")
+	fs.StringVar(&o.driver.Audience, "audience", tokens.DefaultAudience, "audience of the kubelet-provided and minted proxy tokens")
+}
+
+func (o *csiOptions) Validate() error {
+	if o.caFile == "" {
+		return errors.New("--proxy-ca-file is required: the gateway CA certificate (PEM)")
+	}
+	return nil
+}
+
+func newCSICommand(env environment) *cobra.Command {
+	var o csiOptions
 	cmd := &cobra.Command{
 		Use:   "csi",
 		Short: "Run the connectors-csi node plugin (CSI Identity and Node services)",
@@ -23,40 +47,32 @@ func newCSICommand() *cobra.Command {
 			"configuration (for example a kubeconfig) with a short-lived token of the pod.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := cluster.setup()
-			if err != nil {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			if caFile == "" {
-				return fmt.Errorf("--proxy-ca-file is required: the gateway CA certificate (PEM)")
-			}
+			log := o.cluster.logger()
 			// Re-read when the file changes: a republish after a CA rotation
 			// rewrites the volumes.
-			opts.ProxyCA = csi.CAFile(caFile)
-			if _, err := opts.ProxyCA(); err != nil {
+			o.driver.ProxyCA = csi.CAFile(o.caFile)
+			if _, err := o.driver.ProxyCA(); err != nil {
+				return err
+			}
+			cfg, err := o.cluster.restConfig()
+			if err != nil {
 				return err
 			}
 			cl, err := newClients(cfg)
 			if err != nil {
 				return err
 			}
-			opts.Reader, opts.Clientset = cl.client, cl.cs
-			opts.Logger = log.WithName("csi")
-			driver, err := csi.New(opts)
+			o.driver.Reader, o.driver.Clientset, o.driver.Logger = cl.client, cl.cs, log.WithName("csi")
+			driver, err := csi.New(o.driver)
 			if err != nil {
 				return err
 			}
 			return driver.Start(cmd.Context())
 		},
 	}
-	cluster.bind(cmd)
-	cmd.Flags().StringVar(&opts.Endpoint, "endpoint", "unix:///csi/csi.sock", "unix socket to serve CSI on")
-	cmd.Flags().StringVar(&opts.NodeID, "node-id", os.Getenv("NODE_NAME"), "this node's name ($NODE_NAME when set)")
-	cmd.Flags().StringVar(&opts.DriverName, "driver-name", csi.DriverName, "CSI driver name (the CSIDriver object's name)")
-	cmd.Flags().StringVar(&caFile, "proxy-ca-file", "", "gateway CA certificate (PEM) written into the configurations")
-	cmd.Flags().BoolVar(&opts.PlainDirectory, "plain-directory", false, "write into plain directories instead of tmpfs mounts (unprivileged local runs)")
-	cmd.Flags().Int64Var(&opts.TmpfsBytes, "tmpfs-size", 0, "size cap of each volume's tmpfs, in bytes (default and minimum: two generations of the files + 1 MiB, 9 MiB)")
-	cmd.Flags().StringVar(&opts.KubeletRoot, "kubelet-root", "", "when set (for example /var/lib/kubelet), accept only target paths <root>/pods/*/volumes/kubernetes.io~csi/*/mount")
-	cmd.Flags().StringVar(&opts.Audience, "audience", tokens.DefaultAudience, "audience of the kubelet-provided and minted proxy tokens")
+	o.AddFlags(cmd.Flags(), env)
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -22,8 +23,10 @@ import (
 	"github.com/connectors-io/connectors/tokens"
 )
 
-// gatewayFlags configure `connectors gateway`.
-type gatewayFlags struct {
+// gatewayOptions configure `connectors gateway` (and the gateway of `dev`).
+type gatewayOptions struct {
+	cluster                      clusterOptions
+	namespace                    string
 	listen, adminListen          string
 	caCertFile, caKeyFile        string
 	sharedKeyFile                string
@@ -36,57 +39,56 @@ type gatewayFlags struct {
 	watchPods                    bool
 }
 
-func newGatewayCommand() *cobra.Command {
-	var cluster clusterFlags
-	var f gatewayFlags
-	var namespace string
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
+func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
+	o.cluster.AddFlags(fs)
+	fs.StringVar(&o.namespace, "namespace", or(env.podNamespace, "connectors-system"), "install namespace, whose CA Secrets labelled connectors.cpaas.io/ca-cert=true are trusted upstream ($POD_NAMESPACE when set)")
+	fs.StringVar(&o.listen, "listen", ":"+or(env.port, "8080"), "proxy address ($PORT when set)")
+	fs.StringVar(&o.adminListen, "admin-listen", ":9090", "address of /healthz, /readyz and /metrics")
+	fs.StringVar(&o.caCertFile, "ca-cert-file", "", "PEM certificate of the gateway CA (tls.crt of its Secret); required")
+	fs.StringVar(&o.caKeyFile, "ca-key-file", "", "PEM private key of the gateway CA (tls.key of its Secret); required")
+	fs.StringVar(&o.sharedKeyFile, "shared-key-file", "", "file with the HMAC key of token cache keys, the same on every replica (32 bytes or more); required")
+	fs.StringVar(&o.redisURL, "redis-url", "", "shared token cache: redis://host:port[/db], ?master=NAME for Sentinel, ?cluster=true for Cluster; empty keeps an in-process cache only")
+	fs.StringVar(&o.audience, "audience", tokens.DefaultAudience, "audience of proxy tokens")
+	fs.IntVar(&o.maxTunnels, "max-tunnels", 10000, "open tunnels at most")
+	fs.IntVar(&o.maxPerConnector, "max-tunnels-per-connector", 1000, "open tunnels of one connector at most")
+	fs.IntVar(&o.cacheSize, "cache-size", 4096, "leaf certificates, upstream transports and single-Secret watches kept at most (Secrets beyond it are read from the API server on use)")
+	fs.IntVar(&o.bufferSize, "buffer-size", 32<<10, "size of the pooled buffers that copy bodies and streams (one is held per active stream)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close tunnels idle this long")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
+	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", gateway.DefaultShutdownDelay, "keep serving with /readyz failing this long on SIGTERM (negative: none)")
+	fs.BoolVar(&o.watchPods, "watch-pods", true, "revoke the tokens of deleted pods (watches pod metadata)")
+}
+
+func (o *gatewayOptions) Validate() error {
+	if o.caCertFile == "" || o.caKeyFile == "" || o.sharedKeyFile == "" {
+		return errors.New("--ca-cert-file, --ca-key-file and --shared-key-file are required (the chart mounts them from Secrets; `connectors dev` makes its own)")
 	}
+	return nil
+}
+
+func newGatewayCommand(env environment) *cobra.Command {
+	var o gatewayOptions
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Run the shared forward proxy that swaps pod tokens for connector credentials",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.caCertFile == "" || f.caKeyFile == "" || f.sharedKeyFile == "" {
-				return errors.New("--ca-cert-file, --ca-key-file and --shared-key-file are required (the chart mounts them from Secrets; `connectors dev` makes its own)")
-			}
-			cfg, log, err := cluster.setup()
-			if err != nil {
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			redis.SetLogger(redisLogger{log.WithName("redis")})
-			return runGateway(cmd.Context(), f, namespace, cfg, log)
+			return o.run(cmd.Context())
 		},
 	}
-	cluster.bind(cmd)
-	fl := cmd.Flags()
-	fl.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", "connectors-system"), "install namespace, whose CA Secrets labelled connectors.cpaas.io/ca-cert=true are trusted upstream")
-	fl.StringVar(&f.listen, "listen", ":"+port, "proxy address ($PORT when set)")
-	fl.StringVar(&f.adminListen, "admin-listen", ":9090", "address of /healthz, /readyz and /metrics")
-	fl.StringVar(&f.caCertFile, "ca-cert-file", "", "PEM certificate of the gateway CA (tls.crt of its Secret); required")
-	fl.StringVar(&f.caKeyFile, "ca-key-file", "", "PEM private key of the gateway CA (tls.key of its Secret); required")
-	fl.StringVar(&f.sharedKeyFile, "shared-key-file", "", "file with the HMAC key of token cache keys, the same on every replica (32 bytes or more); required")
-	fl.StringVar(&f.redisURL, "redis-url", "", "shared token cache: redis://host:port[/db], ?master=NAME for Sentinel, ?cluster=true for Cluster; empty keeps an in-process cache only")
-	fl.StringVar(&f.audience, "audience", tokens.DefaultAudience, "audience of proxy tokens")
-	fl.IntVar(&f.maxTunnels, "max-tunnels", 10000, "open tunnels at most")
-	fl.IntVar(&f.maxPerConnector, "max-tunnels-per-connector", 1000, "open tunnels of one connector at most")
-	fl.IntVar(&f.cacheSize, "cache-size", 4096, "leaf certificates, upstream transports and single-Secret watches kept at most (Secrets beyond it are read from the API server on use)")
-	fl.IntVar(&f.bufferSize, "buffer-size", 32<<10, "size of the pooled buffers that copy bodies and streams (one is held per active stream)")
-	fl.DurationVar(&f.idleTimeout, "idle-timeout", 5*time.Minute, "close tunnels idle this long")
-	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
-	fl.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "keep serving with /readyz failing this long on SIGTERM")
-	fl.BoolVar(&f.watchPods, "watch-pods", true, "revoke the tokens of deleted pods (watches pod metadata)")
+	o.AddFlags(cmd.Flags(), env)
 	return cmd
 }
 
-func runGateway(ctx context.Context, f gatewayFlags, namespace string, cfg *rest.Config, log logr.Logger) error {
-	certPEM, err := os.ReadFile(f.caCertFile)
+func (o *gatewayOptions) run(ctx context.Context) error {
+	certPEM, err := os.ReadFile(o.caCertFile)
 	if err != nil {
 		return fmt.Errorf("--ca-cert-file: %w", err)
 	}
-	keyPEM, err := os.ReadFile(f.caKeyFile)
+	keyPEM, err := os.ReadFile(o.caKeyFile)
 	if err != nil {
 		return fmt.Errorf("--ca-key-file: %w", err)
 	}
@@ -94,101 +96,114 @@ func runGateway(ctx context.Context, f gatewayFlags, namespace string, cfg *rest
 	if err != nil {
 		return err
 	}
-	sharedKey, err := os.ReadFile(f.sharedKeyFile)
+	sharedKey, err := os.ReadFile(o.sharedKeyFile)
 	if err != nil {
 		return fmt.Errorf("--shared-key-file: %w", err)
 	}
-	if len(sharedKey) < 32 {
-		return fmt.Errorf("--shared-key-file holds %d bytes; it needs at least 32 random bytes", len(sharedKey))
+	log := o.cluster.logger()
+	cfg, err := o.cluster.restConfig()
+	if err != nil {
+		return err
 	}
-	return serveGateway(ctx, gatewaySetup{
-		flags: f, namespace: namespace, cfg: cfg, log: log, ca: ca, sharedKey: sharedKey,
+	l, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	return o.serve(ctx, gatewayDeps{
+		cfg: cfg, log: log, ca: ca, sharedKey: sharedKey, listener: l,
 		registerer: ctrlmetrics.Registry, gatherer: ctrlmetrics.Registry,
 	})
 }
 
-// gatewaySetup is everything serveGateway wires (the dev command fills it too).
-type gatewaySetup struct {
-	flags      gatewayFlags
-	namespace  string
+// gatewayDeps is what serve wires besides the options (dev fills it too).
+type gatewayDeps struct {
 	cfg        *rest.Config
 	log        logr.Logger
 	ca         *gateway.CA
 	sharedKey  []byte
+	listener   net.Listener
 	registerer prometheus.Registerer
 	gatherer   prometheus.Gatherer
-	// listener overrides flags.listen (tests, dev).
-	listener net.Listener
 }
 
-func serveGateway(ctx context.Context, s gatewaySetup) error {
-	cl, err := newClients(s.cfg)
+// serve runs the gateway, its token pipeline and the pod watcher until ctx
+// ends; it owns d.listener.
+func (o *gatewayOptions) serve(ctx context.Context, d gatewayDeps) error {
+	redis.SetLogger(redisLogger{d.log.WithName("redis")})
+	cl, err := newClients(d.cfg)
 	if err != nil {
+		_ = d.listener.Close()
 		return err
 	}
-	scheme, cs := cl.scheme, cl.cs
 	var rdb redis.UniversalClient
-	if s.flags.redisURL != "" {
-		if rdb, err = tokens.NewRedisClient(tokens.RedisOptions{URL: s.flags.redisURL}); err != nil {
+	if o.redisURL != "" {
+		if rdb, err = tokens.NewRedisClient(tokens.RedisOptions{URL: o.redisURL}); err != nil {
+			_ = d.listener.Close()
 			return err
 		}
 		defer func() { _ = rdb.Close() }()
 	} else {
-		s.log.Info("no --redis-url: token results are cached in this process only")
+		d.log.Info("no --redis-url: token results are cached in this process only")
 	}
-	pipeline, err := tokens.New(tokens.Options{
-		Client: cs, RESTConfig: s.cfg, Audiences: []string{s.flags.audience}, SharedKey: s.sharedKey,
-		Redis: rdb, Logger: s.log.WithName("tokens"), Registerer: s.registerer,
-	})
+	gw, pipeline, err := o.build(ctx, cl, rdb, d)
 	if err != nil {
-		return err
-	}
-	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cs, Shared: pipeline, Registerer: s.registerer})
-	if err != nil {
-		return err
-	}
-	secrets, err := gateway.SecretClient(s.cfg)
-	if err != nil {
-		return err
-	}
-	c, err := cache.New(s.cfg, gateway.CacheOptions(scheme))
-	if err != nil {
-		return fmt.Errorf("cache: %w", err)
-	}
-	l := s.listener
-	if l == nil {
-		if l, err = net.Listen("tcp", s.flags.listen); err != nil {
-			return fmt.Errorf("listen on %s: %w", s.flags.listen, err)
-		}
-	}
-	var admin net.Listener
-	if s.flags.adminListen != "" {
-		if admin, err = net.Listen("tcp", s.flags.adminListen); err != nil {
-			_ = l.Close()
-			return fmt.Errorf("listen on %s: %w", s.flags.adminListen, err)
-		}
-	}
-	gw, err := gateway.New(ctx, gateway.Options{
-		Validator: pipeline, Authorizer: authz, CA: s.ca, Cache: c, Client: secrets, Namespace: s.namespace,
-		Listener: l, AdminListener: admin, MaxTunnels: s.flags.maxTunnels, MaxTunnelsPerConnector: s.flags.maxPerConnector, CacheSize: s.flags.cacheSize, BufferSize: s.flags.bufferSize,
-		IdleTimeout: s.flags.idleTimeout, ShutdownTimeout: s.flags.shutdownTimeout, ShutdownDelay: s.flags.shutdownDelay,
-		Logger: s.log.WithName("gateway"), Registerer: s.registerer, Gatherer: s.gatherer,
-	})
-	if err != nil {
+		_ = d.listener.Close()
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pipeline.Start(gctx) })
-	if s.flags.watchPods {
-		watcher, err := tokens.NewPodWatcher(tokens.PodWatcherOptions{Client: metadata.NewForConfigOrDie(s.cfg), Revoker: pipeline, Logger: s.log.WithName("revocation")})
+	if o.watchPods {
+		watcher, err := tokens.NewPodWatcher(tokens.PodWatcherOptions{Client: metadata.NewForConfigOrDie(d.cfg), Revoker: pipeline, Logger: d.log.WithName("revocation")})
 		if err != nil {
-			return err
+			return errors.Join(err, d.listener.Close())
 		}
 		g.Go(func() error { return watcher.Start(gctx) })
 	}
 	g.Go(func() error { return gw.Start(gctx) })
-	s.log.Info("gateway serving", "address", l.Addr().String())
+	d.log.Info("gateway serving", "address", d.listener.Addr().String())
 	return g.Wait()
+}
+
+func (o *gatewayOptions) build(ctx context.Context, cl *clients, rdb redis.UniversalClient, d gatewayDeps) (*gateway.Gateway, *tokens.Pipeline, error) {
+	pipeline, err := tokens.New(tokens.Options{
+		Client: cl.cs, RESTConfig: d.cfg, Audiences: []string{o.audience}, SharedKey: d.sharedKey,
+		Redis: rdb, Logger: d.log.WithName("tokens"), Registerer: d.registerer,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cl.cs, Shared: pipeline, Registerer: d.registerer})
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err := gateway.SecretClient(d.cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := cache.New(d.cfg, gateway.CacheOptions(cl.client.Scheme()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cache: %w", err)
+	}
+	var admin net.Listener
+	if o.adminListen != "" {
+		if admin, err = net.Listen("tcp", o.adminListen); err != nil {
+			return nil, nil, fmt.Errorf("--admin-listen: %w", err)
+		}
+	}
+	gw, err := gateway.New(ctx, gateway.Options{
+		Validator: pipeline, Authorizer: authz, CA: d.ca, Cache: c, Client: secrets, Namespace: o.namespace,
+		Listener: d.listener, AdminListener: admin, MaxTunnels: o.maxTunnels, MaxTunnelsPerConnector: o.maxPerConnector,
+		CacheSize: o.cacheSize, BufferSize: o.bufferSize, IdleTimeout: o.idleTimeout,
+		ShutdownTimeout: o.shutdownTimeout, ShutdownDelay: o.shutdownDelay,
+		Logger: d.log.WithName("gateway"), Registerer: d.registerer, Gatherer: d.gatherer,
+	})
+	if err != nil {
+		if admin != nil {
+			_ = admin.Close()
+		}
+		return nil, nil, err
+	}
+	return gw, pipeline, nil
 }
 
 // redisLogger routes go-redis's own log lines (dial failures) to logr at V(1):
@@ -197,11 +212,4 @@ type redisLogger struct{ log logr.Logger }
 
 func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
 	r.log.V(1).Info("go-redis", "message", fmt.Sprintf(format, v...))
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

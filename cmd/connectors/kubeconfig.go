@@ -6,17 +6,34 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/connectors-io/connectors/csi"
+	"github.com/connectors-io/connectors/control"
 	"github.com/connectors-io/connectors/tokens"
 )
 
 // defaultTokenFile is where a pod finds its ServiceAccount token.
 const defaultTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
+// kubeconfigOptions configure `connectors kubeconfig`.
+type kubeconfigOptions struct {
+	fetch             control.FetchOptions
+	tokenFile, output string
+}
+
+func (o *kubeconfigOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.fetch.ControlURL, "control-url", "", "base URL of the control API (required)")
+	fs.StringVarP(&o.fetch.Namespace, "namespace", "n", "", "namespace of the connector (required)")
+	fs.StringVar(&o.fetch.Connector, "connector", "", "name of the connector (required)")
+	fs.StringVar(&o.fetch.Configuration, "configuration", "kubeconfig", "configuration of the connector's class")
+	fs.StringVar(&o.fetch.File, "file", "", "file of the configuration (default: the configuration's name)")
+	fs.StringVar(&o.tokenFile, "token-file", defaultTokenFile, "file holding your ServiceAccount token")
+	fs.BoolVar(&o.fetch.AllowInsecure, "insecure-allow-http", false, "allow a plain http --control-url to a host other than loopback (sends your token in clear text)")
+	fs.StringVarP(&o.output, "output", "o", "", "write to this file (mode 0600) instead of stdout")
+}
+
 func newKubeconfigCommand() *cobra.Command {
-	var opts csi.FetchOptions
-	var tokenFile, output string
+	var o kubeconfigOptions
 	cmd := &cobra.Command{
 		Use:   "kubeconfig",
 		Short: "Fetch a connector's rendered kubeconfig from the control API",
@@ -26,30 +43,23 @@ func newKubeconfigCommand() *cobra.Command {
 			"laptops. The file holds a short-lived token; keep it private.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			raw, err := os.ReadFile(tokenFile)
+			raw, err := os.ReadFile(o.tokenFile)
 			if err != nil {
 				return fmt.Errorf("read the ServiceAccount token: %w", err)
 			}
-			opts.Token = tokens.Token(strings.TrimSpace(string(raw)))
-			content, err := csi.Fetch(cmd.Context(), opts)
+			o.fetch.Token = tokens.Token(strings.TrimSpace(string(raw)))
+			content, err := control.Fetch(cmd.Context(), o.fetch)
 			if err != nil {
 				return err
 			}
-			if output == "" || output == "-" {
+			if o.output == "" || o.output == "-" {
 				_, err = cmd.OutOrStdout().Write(content)
 				return err
 			}
-			return csi.WritePrivateFile(output, content)
+			return control.WritePrivateFile(o.output, content)
 		},
 	}
-	cmd.Flags().StringVar(&opts.ControlURL, "control-url", "", "base URL of the control API (required)")
-	cmd.Flags().StringVarP(&opts.Namespace, "namespace", "n", "", "namespace of the connector (required)")
-	cmd.Flags().StringVar(&opts.Connector, "connector", "", "name of the connector (required)")
-	cmd.Flags().StringVar(&opts.Configuration, "configuration", "kubeconfig", "configuration of the connector's class")
-	cmd.Flags().StringVar(&opts.File, "file", "", "file of the configuration (default: the configuration's name)")
-	cmd.Flags().StringVar(&tokenFile, "token-file", defaultTokenFile, "file holding your ServiceAccount token")
-	cmd.Flags().BoolVar(&opts.AllowInsecure, "insecure-allow-http", false, "allow a plain http --control-url to a host other than loopback (sends your token in clear text)")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file (mode 0600) instead of stdout")
+	o.AddFlags(cmd.Flags())
 	for _, f := range []string{"control-url", "namespace", "connector"} {
 		_ = cmd.MarkFlagRequired(f)
 	}

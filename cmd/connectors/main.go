@@ -16,7 +16,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
+	err := newRootCommand(readEnvironment()).ExecuteContext(ctx)
 	stop()
 	var code exitCode
 	var user *devenv.UserError

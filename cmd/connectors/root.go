@@ -4,9 +4,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// newRootCommand builds the command tree. Subcommands are added as the
-// components land.
-func newRootCommand() *cobra.Command {
+// newRootCommand builds the command tree; env is the process environment,
+// read once by main.
+func newRootCommand(env environment) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "connectors",
 		Short: "Let workloads use other systems without holding their credentials",
@@ -15,7 +15,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newControllerCommand(), newControlCommand(), newGatewayCommand(),
-		newCSICommand(), newKubeconfigCommand(), newDevCommand())
+	root.AddCommand(newVersionCommand(), newControllerCommand(env), newControlCommand(env), newGatewayCommand(env),
+		newCSICommand(env), newKubeconfigCommand(), newDevCommand())
 	return root
 }

@@ -151,7 +151,7 @@ func Exec(ctx context.Context, o ExecOptions) (int, error) {
 
 	cmd := exec.CommandContext(ctx, o.Command[0], o.Command[1:]...)
 	cmd.Env = append(os.Environ(), "CONNECTORS_DIR="+target)
-	if kc := filepath.Join(target, "kubeconfig"); fileExists(kc) {
+	if kc := filepath.Join(target, "kubeconfig"); exists(kc) {
 		cmd.Env = append(cmd.Env, "KUBECONFIG="+kc)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
@@ -176,4 +176,9 @@ func ensureServiceAccount(ctx context.Context, cs kubernetes.Interface, ns, name
 		return fmt.Errorf("create serviceaccount %s/%s: %w", ns, name, err)
 	}
 	return nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

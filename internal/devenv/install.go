@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/yaml"
@@ -19,6 +23,9 @@ import (
 
 // InstallOptions say what a local install writes.
 type InstallOptions struct {
+	// Config reaches the cluster: after installing CRDs, Install waits for
+	// them to be Established and reads the class with a fresh client.
+	Config *rest.Config
 	// Namespace is the install namespace (connectors-system).
 	Namespace string
 	// CRDs installs the CRDs too (an existing cluster; envtest did it otherwise).
@@ -27,8 +34,6 @@ type InstallOptions struct {
 	GatewayCACert, GatewayCAKey []byte
 	// APIServerCA is trusted for connectors through a labelled CA Secret.
 	APIServerCA []byte
-	// CACertLabel is the label of trusted CA Secrets.
-	CACertLabel string
 }
 
 // Install creates or updates what a chart install would: the install
@@ -45,6 +50,15 @@ func Install(ctx context.Context, c client.Client, o InstallOptions) error {
 			if err := upsert(ctx, c, crd, func(existing *apiextensionsv1.CustomResourceDefinition) { existing.Spec = crd.Spec }); err != nil {
 				return err
 			}
+		}
+		// A class applied before its CRD is Established fails with "no
+		// matches for kind", and a client that looked the kind up before
+		// keeps that answer: wait, then use a new client.
+		if err := waitEstablished(ctx, c, crds); err != nil {
+			return err
+		}
+		if c, err = client.New(o.Config, client.Options{Scheme: c.Scheme()}); err != nil {
+			return fmt.Errorf("client: %w", err)
 		}
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}
@@ -71,7 +85,7 @@ func Install(ctx context.Context, c client.Client, o InstallOptions) error {
 		return err
 	}
 	apiCA := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: "local-apiserver-ca", Labels: map[string]string{o.CACertLabel: "true"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: "local-apiserver-ca", Labels: map[string]string{connectorsv1alpha1.CACertLabel: "true"}},
 		Data:       map[string][]byte{"ca.crt": o.APIServerCA},
 	}
 	if err := upsert(ctx, c, apiCA, func(existing *corev1.Secret) { existing.Data, existing.Labels = apiCA.Data, apiCA.Labels }); err != nil {
@@ -85,23 +99,6 @@ func Install(ctx context.Context, c client.Client, o InstallOptions) error {
 	return upsert(ctx, c, svc, func(existing *corev1.Service) { existing.Spec.ExternalName = "localhost" })
 }
 
-// GatewayCASecret is the Secret that holds the dev gateway's CA.
-const GatewayCASecret = "connectors-gateway-ca"
-
-// GatewayCA returns the CA stored by an earlier run in namespace, or nil
-// PEMs when there is none.
-func GatewayCA(ctx context.Context, c client.Reader, namespace string) (certPEM, keyPEM []byte, err error) {
-	var s corev1.Secret
-	err = c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: GatewayCASecret}, &s)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, nil, nil
-	case err != nil:
-		return nil, nil, fmt.Errorf("read the gateway CA: %w", err)
-	}
-	return s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], nil
-}
-
 // upsert creates obj, or applies mutate to the existing object.
 func upsert[T client.Object](ctx context.Context, c client.Client, obj T, mutate func(T)) error {
 	existing := obj.DeepCopyObject().(T)
@@ -111,6 +108,30 @@ func upsert[T client.Object](ctx context.Context, c client.Client, obj T, mutate
 	})
 	if err != nil {
 		return fmt.Errorf("install %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+// waitEstablished waits (up to a minute) until every CRD is Established.
+func waitEstablished(ctx context.Context, c client.Reader, crds []*apiextensionsv1.CustomResourceDefinition) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, want := range crds {
+		err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := c.Get(ctx, client.ObjectKey{Name: want.Name}, &crd); err != nil {
+				return false, nil //nolint:nilerr // not there yet: poll again
+			}
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("the CRD %s did not become Established: %w", want.Name, err)
+		}
 	}
 	return nil
 }

@@ -2,15 +2,15 @@ package testbed
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/connectors-io/connectors/internal/localcluster"
 )
 
 // KubeVersion is the version of kube-apiserver and kubectl in the test bed.
-const KubeVersion = "v1.37.2"
+const KubeVersion = localcluster.KubeVersion
 
 // RepoRoot returns the root of the source tree this package was built from.
 func RepoRoot() string {
@@ -21,15 +21,9 @@ func RepoRoot() string {
 // FindBinDir returns the directory holding etcd, kube-apiserver, kubectl and
 // helm, or an error naming the make target that builds them.
 func FindBinDir() (string, error) {
-	dir := os.Getenv("CONNECTORS_TEST_BINS")
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(), "bin", "k8s", KubeVersion)
-	}
-	for _, name := range []string{"etcd", "kube-apiserver", "kubectl", "helm"} {
-		if _, err := exec.LookPath(filepath.Join(dir, name)); err != nil {
-			return "", fmt.Errorf("testbed: %s is missing from %s: run `make test-bins` "+
-				"(builds the test-bed binaries once, about 9 minutes cold)", name, dir)
-		}
+	dir, err := localcluster.FindBins("", RepoRoot(), "etcd", "kube-apiserver", "kubectl", "helm")
+	if err != nil {
+		return "", fmt.Errorf("testbed: %w", err)
 	}
 	return dir, nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,9 +21,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/internal/localcluster"
 )
 
 // ControlPlane is a running kube-apiserver and etcd with the project's CRDs
@@ -44,9 +45,11 @@ type ControlPlane struct {
 	// "developers"): a caller that is not a ServiceAccount.
 	UserToken string
 
-	env *envtest.Environment
-	dir string
-	seq atomic.Int64 // NewNamespace suffixes
+	lc         *localcluster.ControlPlane
+	dir        string
+	seq        atomic.Int64 // NewNamespace suffixes
+	classOnce  sync.Once    // InstallK8sClass
+	targetOnce sync.Once    // TargetToken's ClusterRole
 }
 
 // NewControlPlane starts a control plane. Use StartControlPlane in tests;
@@ -72,24 +75,18 @@ func NewControlPlane() (*ControlPlane, error) {
 	if err := os.WriteFile(tokenFile, []byte(userToken+",alice,alice-uid,developers\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("testbed: write the static token file: %w", err)
 	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory:    bins,
-		CRDDirectoryPaths:        []string{filepath.Join(RepoRoot(), "chart", "crds")},
-		ErrorIfCRDPathMissing:    true,
-		Scheme:                   scheme,
-		ControlPlaneStartTimeout: 60 * time.Second,
-		ControlPlaneStopTimeout:  30 * time.Second,
-	}
-	// Without it the apiserver advertises the machine's external address in
-	// its OIDC discovery document (the JWKS URL), which tests cannot reach.
-	args := env.ControlPlane.GetAPIServer().Configure()
-	args.Set("external-hostname", "127.0.0.1")
-	args.Set("token-auth-file", tokenFile)
-	cfg, err := env.Start()
+	lc, err := localcluster.StartControlPlane(localcluster.ControlPlaneOptions{
+		Bins:    bins,
+		CRDDirs: []string{filepath.Join(RepoRoot(), "chart", "crds")},
+		Scheme:  scheme,
+		// A static token of a user who is not a ServiceAccount.
+		APIServerFlags: map[string]string{"token-auth-file": tokenFile},
+	})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("testbed: start kube-apiserver and etcd from %s: %w", bins, err), os.RemoveAll(dir))
+		return nil, errors.Join(fmt.Errorf("testbed: %w", err), os.RemoveAll(dir))
 	}
-	cp := &ControlPlane{Config: cfg, Scheme: scheme, BinDir: bins, UserToken: userToken, env: env, dir: dir}
+	cfg := lc.Config
+	cp := &ControlPlane{Config: cfg, Scheme: scheme, BinDir: bins, UserToken: userToken, lc: lc, dir: dir}
 	if err := cp.init(); err != nil {
 		return nil, errors.Join(err, cp.Stop())
 	}
@@ -105,7 +102,7 @@ func (cp *ControlPlane) init() error {
 		return fmt.Errorf("testbed: clientset: %w", err)
 	}
 	cp.KubeconfigPath = filepath.Join(cp.dir, "admin.kubeconfig")
-	if err := os.WriteFile(cp.KubeconfigPath, cp.env.KubeConfig, 0o600); err != nil {
+	if err := os.WriteFile(cp.KubeconfigPath, cp.lc.Kubeconfig, 0o600); err != nil {
 		return fmt.Errorf("testbed: write admin kubeconfig: %w", err)
 	}
 	return nil
@@ -128,7 +125,7 @@ func StartControlPlane(tb testing.TB) *ControlPlane {
 
 // Stop stops the apiserver and etcd and removes their files.
 func (cp *ControlPlane) Stop() error {
-	err := cp.env.Stop()
+	err := cp.lc.Stop()
 	if cp.dir != "" {
 		err = errors.Join(err, os.RemoveAll(cp.dir))
 	}

@@ -51,19 +51,19 @@ func TestControlPlaneIssuesPodBoundTokensThatTheAPIServerAccepts(t *testing.T) {
 
 func TestRedisStopsAndRestartsOnTheSameAddress(t *testing.T) {
 	r := testbed.StartRedis(t)
-	if err := r.Ping(); err != nil {
+	if err := r.Ping(t); err != nil {
 		t.Fatal(err)
 	}
 	addr := r.Addr
 	r.Stop(t)
-	if err := r.Ping(); err == nil {
+	if err := r.Ping(t); err == nil {
 		t.Fatal("redis still answers after Stop")
 	}
 	r.Restart(t)
 	if r.Addr != addr {
 		t.Errorf("restarted on %s, want %s", r.Addr, addr)
 	}
-	if err := r.Ping(); err != nil {
+	if err := r.Ping(t); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,7 +1,9 @@
 package version
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 )
@@ -34,4 +36,18 @@ func Get() Info {
 // String renders the information on one line.
 func (i Info) String() string {
 	return fmt.Sprintf("connectors %s (%s, %s)", i.Version, i.GoVersion, i.Platform)
+}
+
+// Write prints the information to w: on one line for format "", as JSON
+// for "json".
+func (i Info) Write(w io.Writer, format string) error {
+	switch format {
+	case "":
+		_, err := fmt.Fprintln(w, i)
+		return err
+	case "json":
+		return json.NewEncoder(w).Encode(i)
+	default:
+		return fmt.Errorf("unknown output format %q: use json or leave it empty", format)
+	}
 }

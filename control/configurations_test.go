@@ -1,4 +1,4 @@
-package csi_test
+package control_test
 
 import (
 	"encoding/json"
@@ -12,70 +12,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/mux"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/connectors-io/connectors/csi"
+	"github.com/connectors-io/connectors/control"
 	"github.com/connectors-io/connectors/internal/testbed"
 	"github.com/connectors-io/connectors/tokens"
 )
 
-// controlServer serves the configurations API on a test HTTP server.
-func controlServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	return controlServerWith(t, func(o *csi.ConfigurationsAPIOptions) { o.Burst = 100 })
-}
-
-// controlServerWith serves the configurations API with options changed by
-// mod.
-func controlServerWith(t *testing.T, mod func(*csi.ConfigurationsAPIOptions)) *httptest.Server {
-	t.Helper()
-	callers, err := tokens.NewReviewer(cp.Clientset, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cp.Clientset})
-	if err != nil {
-		t.Fatal(err)
-	}
-	minter, err := tokens.NewMinter(tokens.MinterOptions{Client: cp.Clientset})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := csi.ConfigurationsAPIOptions{
-		Callers: callers, Authorizer: authz, Minter: minter, Reader: cp.Client, ProxyCACert: gatewayCA,
-		Logger: captured.logger(t.Name()),
-	}
-	if mod != nil {
-		mod(&opts)
-	}
-	api, err := csi.NewConfigurationsAPI(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := mux.NewRouter()
-	api.Register(r)
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
-	ns, other := namespace(t), namespace(t)
+	ns, other := namespace(t, "config"), namespace(t, "config")
 	applyQuickstart(t, ns)
 	cp.CreateServiceAccount(t, ns, "ci")
 	cp.CreateServiceAccount(t, other, "stranger")
-	srv := controlServer(t)
+	srv := serverless(t, nil)
 	proxyTokens, err := tokens.NewReviewer(cp.Clientset, []string{tokens.DefaultAudience})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ciToken, _ := cp.RequestToken(t, ns, "ci", testbed.TokenOptions{})
 	strangerToken, _ := cp.RequestToken(t, other, "stranger", testbed.TokenOptions{})
-	captured.secret(ciToken)
-	captured.secret(strangerToken)
+	captured.Secret(ciToken)
+	captured.Secret(strangerToken)
 	path := "/v1/namespaces/" + ns + "/connectors/k8s-connector/configurations/"
 
 	get := func(t *testing.T, p, bearer string) (int, string, []byte) {
@@ -104,7 +63,7 @@ func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
 		if code != http.StatusOK || !strings.HasPrefix(ctype, "application/json") {
 			t.Fatalf("status %d, content type %s", code, ctype)
 		}
-		var resp csi.ConfigurationResponse
+		var resp control.ConfigurationResponse
 		if err := json.Unmarshal(body, &resp); err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +71,7 @@ func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
 		for n, c := range resp.Files {
 			files[n] = c
 		}
-		rememberSecrets(files)
+		captured.Rendered(files)
 		for _, n := range []string{"kubeconfig", "context.token", "ca.crt", ".env"} {
 			if _, ok := resp.Files[n]; !ok {
 				t.Errorf("no file %s", n)
@@ -129,7 +88,7 @@ func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
 
 	t.Run("the file parameter answers the kubeconfig as text", func(t *testing.T) {
 		code, ctype, body := get(t, path+"kubeconfig?file=kubeconfig", ciToken)
-		rememberSecrets(map[string]string{"kubeconfig": string(body)})
+		captured.Rendered(map[string]string{"kubeconfig": string(body)})
 		if code != http.StatusOK || !strings.HasPrefix(ctype, "text/plain") {
 			t.Fatalf("status %d, content type %s", code, ctype)
 		}
@@ -143,11 +102,11 @@ func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
 	})
 
 	t.Run("the kubeconfig client fetches the file", func(t *testing.T) {
-		b, err := csi.Fetch(t.Context(), csi.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "k8s-connector", Token: tokens.Token(ciToken)})
+		b, err := control.Fetch(t.Context(), control.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "k8s-connector", Token: tokens.Token(ciToken)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rememberSecrets(map[string]string{"kubeconfig": string(b)})
+		captured.Rendered(map[string]string{"kubeconfig": string(b)})
 		cfg, err := clientcmd.Load(b)
 		if err != nil {
 			t.Fatal(err)
@@ -162,7 +121,7 @@ func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
 	})
 
 	t.Run("the kubeconfig client reports the server's error", func(t *testing.T) {
-		_, err := csi.Fetch(t.Context(), csi.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "nope", Token: tokens.Token(ciToken)})
+		_, err := control.Fetch(t.Context(), control.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "nope", Token: tokens.Token(ciToken)})
 		if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "connector nope not found in namespace "+ns) {
 			t.Errorf("err = %v, want the 404 and its message", err)
 		}
@@ -199,7 +158,7 @@ func TestTheConfigurationsAPIRendersForTheCallersServiceAccount(t *testing.T) {
 }
 
 func TestTheConfigurationsAPIProtectsItsTokens(t *testing.T) {
-	ns := namespace(t)
+	ns := namespace(t, "config")
 	applyQuickstart(t, ns)
 	cp.CreateServiceAccount(t, ns, "ci")
 	ciToken, _ := cp.RequestToken(t, ns, "ci", testbed.TokenOptions{})
@@ -213,11 +172,11 @@ func TestTheConfigurationsAPIProtectsItsTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	fetch := func(srv *httptest.Server, file string) error {
-		_, err := csi.Fetch(t.Context(), csi.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "k8s-connector", File: file, Token: tokens.Token(ciToken)})
+		_, err := control.Fetch(t.Context(), control.FetchOptions{ControlURL: srv.URL, Namespace: ns, Connector: "k8s-connector", File: file, Token: tokens.Token(ciToken)})
 		return err
 	}
 	t.Run("a caller above its rate gets 429", func(t *testing.T) {
-		srv := controlServerWith(t, func(o *csi.ConfigurationsAPIOptions) { o.Rate, o.Burst = 0.001, 2 })
+		srv := serverless(t, func(o *control.Options) { o.Rate, o.Burst = 0.001, 2 })
 		for i := range 3 {
 			err := fetch(srv, "")
 			if i < 2 && err != nil {
@@ -229,13 +188,13 @@ func TestTheConfigurationsAPIProtectsItsTokens(t *testing.T) {
 		}
 	})
 	t.Run("an unknown file is refused before a token is minted", func(t *testing.T) {
-		srv := controlServerWith(t, func(o *csi.ConfigurationsAPIOptions) { o.Minter = deadMinter })
+		srv := serverless(t, func(o *control.Options) { o.Minter = deadMinter })
 		if err := fetch(srv, "nope"); err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "has no file nope") {
 			t.Errorf("err = %v, want 404 without minting", err)
 		}
 	})
 	t.Run("a plain http control URL to another host is refused", func(t *testing.T) {
-		_, err := csi.Fetch(t.Context(), csi.FetchOptions{ControlURL: "http://connectors-control.example.com", Namespace: ns, Connector: "k8s-connector", Token: tokens.Token(ciToken)})
+		_, err := control.Fetch(t.Context(), control.FetchOptions{ControlURL: "http://connectors-control.example.com", Namespace: ns, Connector: "k8s-connector", Token: tokens.Token(ciToken)})
 		if err == nil || !strings.Contains(err.Error(), "must be https") {
 			t.Errorf("err = %v, want a refusal of plain http", err)
 		}
@@ -261,7 +220,7 @@ func TestAFetchedConfigurationIsWrittenPrivately(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := csi.WritePrivateFile(path, []byte("new")); err != nil {
+			if err := control.WritePrivateFile(path, []byte("new")); err != nil {
 				t.Fatal(err)
 			}
 			fi, err := os.Stat(path)

@@ -1,33 +1,23 @@
-package main
+package version_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/connectors-io/connectors/internal/version"
 )
 
-func runRoot(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	cmd := newRootCommand()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(t.Context())
-	return out.String(), err
-}
-
-func TestVersionCommand(t *testing.T) {
+func TestWrite(t *testing.T) {
 	tests := []struct {
 		name    string
-		args    []string
+		format  string
 		check   func(t *testing.T, out string)
 		wantErr string
 	}{
 		{
-			name: "version prints one line naming the binary and the Go version",
-			args: []string{"version"},
+			name: "the default format is one line naming the binary and the Go version",
 			check: func(t *testing.T, out string) {
 				if !strings.HasPrefix(out, "connectors ") || strings.Count(out, "\n") != 1 || !strings.Contains(out, "go1.") {
 					t.Errorf("output %q, want one line like `connectors devel (go1.x, linux/amd64)`", out)
@@ -35,8 +25,8 @@ func TestVersionCommand(t *testing.T) {
 			},
 		},
 		{
-			name: "version -o json prints the fields as JSON",
-			args: []string{"version", "-o", "json"},
+			name:   "json prints the fields as JSON",
+			format: "json",
 			check: func(t *testing.T, out string) {
 				var info map[string]string
 				if err := json.Unmarshal([]byte(out), &info); err != nil {
@@ -51,18 +41,14 @@ func TestVersionCommand(t *testing.T) {
 		},
 		{
 			name:    "an unknown output format is an error that names the valid ones",
-			args:    []string{"version", "-o", "yaml"},
+			format:  "yaml",
 			wantErr: `unknown output format "yaml": use json or leave it empty`,
-		},
-		{
-			name:    "an unknown subcommand is an error",
-			args:    []string{"frobnicate"},
-			wantErr: `unknown command "frobnicate"`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := runRoot(t, tt.args...)
+			var out bytes.Buffer
+			err := version.Get().Write(&out, tt.format)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -72,7 +58,7 @@ func TestVersionCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.check(t, out)
+			tt.check(t, out.String())
 		})
 	}
 }

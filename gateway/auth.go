@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/tokens"
+)
+
+const authHelp = "authenticate with Proxy-Authorization: Basic base64(<namespace>/<connector>:<token of your pod>)"
+
+// authenticate checks Proxy-Authorization and the token in it.
+func (g *Gateway) authenticate(ctx context.Context, r *http.Request) (*session, *proxyError) {
+	h := r.Header.Get("Proxy-Authorization")
+	if h == "" {
+		g.metrics.auth("missing")
+		return nil, perr(http.StatusProxyAuthRequired, "proxy authentication required: %s", authHelp)
+	}
+	scheme, enc, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		g.metrics.auth("malformed")
+		return nil, perr(http.StatusProxyAuthRequired, "Proxy-Authorization must use the Basic scheme: %s", authHelp)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+	if err != nil {
+		g.metrics.auth("malformed")
+		return nil, perr(http.StatusProxyAuthRequired, "Proxy-Authorization is not valid base64: %s", authHelp)
+	}
+	user, password, ok := strings.Cut(string(raw), ":")
+	if !ok || password == "" {
+		g.metrics.auth("malformed")
+		return nil, perr(http.StatusProxyAuthRequired, "Proxy-Authorization carries no token: %s", authHelp)
+	}
+	refs, err := parseUser(user)
+	if err != nil {
+		g.metrics.auth("malformed")
+		return nil, perr(http.StatusProxyAuthRequired, "%s: %s", err.Error(), authHelp)
+	}
+	token := tokens.Token(password)
+	id, err := g.opts.Validator.Validate(ctx, token)
+	switch {
+	case err == nil:
+	case tokens.IsInvalid(err):
+		g.metrics.auth("invalid")
+		return nil, perr(http.StatusProxyAuthRequired, "proxy token refused: %s", err.Error())
+	default:
+		g.metrics.auth("unavailable")
+		return nil, perr(http.StatusServiceUnavailable, "cannot check the proxy token now: %s", err.Error())
+	}
+	g.metrics.auth("valid")
+	return newSession(id, token, refs), nil
+}
+
+// parseUser reads "ns/name[,ns/name…]" (the user may arrive URL-encoded).
+func parseUser(user string) ([]connectorsv1alpha1.ConnectorRef, error) {
+	if u, err := url.QueryUnescape(user); err == nil {
+		user = u
+	}
+	var refs []connectorsv1alpha1.ConnectorRef
+	for _, part := range strings.Split(user, ",") {
+		ns, name, ok := strings.Cut(strings.TrimSpace(part), "/")
+		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+			// The part is not echoed: a client that swapped user and
+			// password would see its token in the answer and the audit log.
+			return nil, errors.New("the proxy user must name connectors as <namespace>/<name>[,<namespace>/<name>…]")
+		}
+		refs = append(refs, connectorsv1alpha1.ConnectorRef{Namespace: ns, Name: name})
+	}
+	if len(refs) > 16 {
+		return nil, errors.New("proxy user names more than 16 connectors")
+	}
+	return refs, nil
+}
