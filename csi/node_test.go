@@ -185,6 +185,19 @@ func TestBadRequestsGetTheirCodeAndLeaveNothingMounted(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cp.Client.Delete(t.Context(), bigClass) })
 	createConnector(t, ns, "big", bigClass.Name, true)
+	createConnector(t, ns, "changed", "k8s", true)
+	var changed connectorsv1alpha1.Connector
+	if err := cp.Client.Get(t.Context(), keyOf(ns, "changed"), &changed); err != nil {
+		t.Fatal(err)
+	}
+	changed.Spec.Address = "https://moved.example.com:6443"
+	if err := cp.Client.Update(t.Context(), &changed); err != nil {
+		t.Fatal(err)
+	}
+	notChecked := changed.Usable() // the message the gateway and the token API give too
+	if notChecked == nil {
+		t.Fatal("the changed connector is usable")
+	}
 	pod := cp.CreatePod(t, ns, "bad-inputs", "default")
 	d := startDriver(t, nil)
 	everything := "kubeconfig,!kubeconfig,!context.token,!context.proxy.caCert,!ca.crt,!http.proxy,!https.proxy,!.env,!connector.status.proxyAddress"
@@ -212,6 +225,8 @@ func TestBadRequestsGetTheirCodeAndLeaveNothingMounted(t *testing.T) {
 			want: codes.FailedPrecondition, text: "configuration huge, file huge"},
 		{name: "a connector that is not ready is a failed precondition with its reason", attrs: map[string]string{"connector.name": "broken", "configuration.names": "kubeconfig"},
 			want: codes.FailedPrecondition, text: "AuthenticationFailed"},
+		{name: "a connector whose spec changed since its last check is a failed precondition with the shared message", attrs: map[string]string{"connector.name": "changed", "configuration.names": "kubeconfig"},
+			want: codes.FailedPrecondition, text: notChecked.Error()},
 		{name: "a volume without pod info is an invalid argument", attrs: map[string]string{"connector.name": "k8s-connector"},
 			mod: func(r *csipb.NodePublishVolumeRequest) { delete(r.VolumeContext, csi.KeyPodUID) }, want: codes.InvalidArgument, text: "podInfoOnMount"},
 		{name: "a persistent volume is an invalid argument", attrs: map[string]string{"connector.name": "k8s-connector"},

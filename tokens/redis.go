@@ -147,7 +147,7 @@ func (s *sharedCache) observe(err error) {
 			s.mu.Lock()
 			s.lastProbe = s.now()
 			s.mu.Unlock()
-			s.log.Info("redis unreachable: serving from the local cache and the API server", "error", err.Error())
+			s.log.Error(err, "redis unreachable: serving from the local cache and the API server")
 			s.onUp(false)
 		}
 		return
