@@ -15,7 +15,7 @@ export CONNECTORS_TEST_BINS := $(CURDIR)/bin/k8s/$(KUBE_VERSION)
 
 .PHONY: help
 help: ## List the targets.
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## Build bin/connectors.
@@ -38,7 +38,7 @@ verify: $(CONTROLLER_GEN) $(GOLANGCI_LINT) ## Fail on stale generated code, gofm
 	@out="$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go'))"; \
 		if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go mod tidy -diff
-	go vet ./...
+	go vet -tags integration,e2e ./...
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: lint
@@ -53,9 +53,26 @@ demo: build ## Walk the quick start on a local control plane (connectors dev + k
 test-bins: ## Build (once, cached outside the tree) etcd, kube-apiserver, kubectl and helm.
 	hack/test-bins.sh >/dev/null
 
+# Build tags of the test tiers: unit tests have none and need nothing
+# external; integration tests need the test bed (kube-apiserver + etcd,
+# redis-server, kubectl, helm); e2e tests run the built binary.
+TEST_ENV := CONNECTORS_BIN=$(CURDIR)/bin/connectors
+
+.PHONY: test-unit
+test-unit: ## Run the unit tests (no test bed, no binary).
+	go test $(GO_TEST_FLAGS) -count=1 ./...
+
+.PHONY: test-integration
+test-integration: test-bins ## Run the unit and integration tests against a real apiserver and redis-server.
+	go test $(GO_TEST_FLAGS) -count=1 -tags integration $$(go list ./... | grep -v /test/e2e)
+
+.PHONY: test-e2e
+test-e2e: test-bins build ## Run the end-to-end tests: the binary as a user runs it.
+	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -tags e2e ./test/e2e/...
+
 .PHONY: test
-test: test-bins build ## Run unit, integration and e2e tests against a real apiserver and redis-server.
-	CONNECTORS_BIN=$(CURDIR)/bin/connectors go test $(GO_TEST_FLAGS) -count=1 ./...
+test: test-bins build ## Run every test: unit, integration and e2e (one go test run).
+	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -tags integration,e2e ./...
 
 .PHONY: clean
 clean: ## Remove bin/ (the cached test-bed binaries outside the tree stay).

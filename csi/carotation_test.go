@@ -1,3 +1,5 @@
+//go:build integration
+
 package csi_test
 
 import (
@@ -7,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/connectors-io/connectors/internal/testbed"
-
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/connectors-io/connectors/csi"
+	"github.com/connectors-io/connectors/internal/testbed"
 )
 
 func TestARepublishAfterACARotationRewritesTheCA(t *testing.T) {

@@ -233,7 +233,7 @@ func (d *Driver) Start(ctx context.Context) error {
 	if err := os.Remove(d.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("csi: remove the stale socket %s: %w", d.socket, err)
 	}
-	l, err := net.Listen("unix", d.socket)
+	l, err := (&net.ListenConfig{}).Listen(ctx, "unix", d.socket)
 	if err != nil {
 		return fmt.Errorf("csi: listen on %s: %w", d.socket, err)
 	}

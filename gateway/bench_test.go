@@ -1,8 +1,8 @@
+//go:build integration
+
 package gateway_test
 
 import (
-	"github.com/go-logr/logr"
-
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/connectors-io/connectors/gateway"
 )
@@ -38,7 +40,7 @@ func benchClient(b *testing.B, e *env, user, token string, viaGateway bool, root
 // warmGet sends one GET (with a bearer token, if not empty) and reads the
 // whole answer, which must be 200.
 func warmGet(b *testing.B, c *http.Client, u, bearer string) {
-	req, err := http.NewRequest(http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(b.Context(), http.MethodGet, u, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

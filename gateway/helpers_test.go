@@ -1,3 +1,5 @@
+//go:build integration
+
 package gateway_test
 
 import (
@@ -109,11 +111,11 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	al, err := net.Listen("tcp", "127.0.0.1:0")
+	al, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +247,11 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func waitReady(t testing.TB, url string) {
 	t.Helper()
 	waitFor(t, url, func() bool {
-		resp, err := http.Get(url)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}

@@ -1,3 +1,5 @@
+//go:build integration
+
 package gateway_test
 
 import (
@@ -229,7 +231,7 @@ func (k *testKubelet) registerNode(t testing.TB, ns, pod string) *corev1.Pod {
 // echoServer answers each line it reads with "echo: <line>".
 func echoServer(t testing.TB) int32 {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build integration
+
 package gateway_test
 
 import (
@@ -127,7 +129,7 @@ func TestStreamingThroughTheGateway(t *testing.T) {
 			lines, wait, process := startKubectl(t, kc, tc.env, "port-forward", "-n", ns, "pod/workload", fmt.Sprintf(":%d", echoPort), "--address", "127.0.0.1")
 			local := forwardedPort(t, lines, echoPort)
 			for i, msg := range []string{"first connection", "second connection"} {
-				conn, err := net.DialTimeout("tcp", local, 10*time.Second)
+				conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(t.Context(), "tcp", local)
 				if err != nil {
 					t.Fatal(err)
 				}

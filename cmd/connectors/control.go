@@ -60,7 +60,7 @@ func (o *controlOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort("", o.port))
+	l, err := (&net.ListenConfig{}).Listen(cmd.Context(), "tcp", net.JoinHostPort("", o.port))
 	if err != nil {
 		return fmt.Errorf("--port: %w", err)
 	}

@@ -101,7 +101,7 @@ func (o *controllerOptions) run(cmd *cobra.Command) error {
 	if err := reconciler.SetupWithManager(cmd.Context(), mgr, ropts, reconciler.WatchOptions{Concurrency: o.concurrency, Triggers: queue}); err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", o.controlAddr)
+	l, err := (&net.ListenConfig{}).Listen(cmd.Context(), "tcp", o.controlAddr)
 	if err != nil {
 		return fmt.Errorf("--listen-control: %w", err)
 	}

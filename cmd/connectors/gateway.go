@@ -105,7 +105,7 @@ func (o *gatewayOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", o.listen)
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
@@ -186,7 +186,7 @@ func (o *gatewayOptions) build(ctx context.Context, cl *clients, rdb redis.Unive
 	}
 	var admin net.Listener
 	if o.adminListen != "" {
-		if admin, err = net.Listen("tcp", o.adminListen); err != nil {
+		if admin, err = (&net.ListenConfig{}).Listen(ctx, "tcp", o.adminListen); err != nil {
 			return nil, nil, fmt.Errorf("--admin-listen: %w", err)
 		}
 	}

@@ -1,3 +1,5 @@
+//go:build integration
+
 package devenv_test
 
 import (

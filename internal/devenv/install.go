@@ -3,7 +3,6 @@ package devenv
 import (
 	"context"
 	"fmt"
-
 	"time"
 
 	corev1 "k8s.io/api/core/v1"

@@ -190,10 +190,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	if _, err := rand.Read(env.SharedKey); err != nil {
 		return fmt.Errorf("shared key: %w", err)
 	}
-	if env.GatewayListener, err = net.Listen("tcp", o.ListenGateway); err != nil {
+	if env.GatewayListener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", o.ListenGateway); err != nil {
 		return fmt.Errorf("--listen-gateway: %w", err)
 	}
-	if env.ControlListener, err = net.Listen("tcp", o.ListenControl); err != nil {
+	if env.ControlListener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", o.ListenControl); err != nil {
 		_ = env.GatewayListener.Close()
 		return fmt.Errorf("--listen-control: %w", err)
 	}

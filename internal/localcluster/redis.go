@@ -45,7 +45,7 @@ func StartRedis(ctx context.Context, dir string) (*Redis, error) {
 	r := &Redis{bin: bin, dir: dir}
 	var lastErr error
 	for range 3 { // a free port may be taken between choosing and binding it
-		port, err := FreePort()
+		port, err := FreePort(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +74,8 @@ func (r *Redis) Restart(ctx context.Context) error {
 func (r *Redis) start(ctx context.Context) error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	out := &bytes.Buffer{}
-	cmd := exec.Command(r.bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+	// The server outlives ctx: Stop ends it.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), r.bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
 		"--dir", r.dir, "--protected-mode", "yes")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -130,8 +131,8 @@ func Ping(ctx context.Context, addr string) error {
 }
 
 // FreePort returns a TCP port free on 127.0.0.1 right now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreePort(ctx context.Context) (int, error) {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
 	}

@@ -1,7 +1,10 @@
+//go:build e2e
+
 package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/pem"
 	"io"
@@ -20,7 +23,6 @@ import (
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/chart"
-	"github.com/connectors-io/connectors/control"
 	"github.com/connectors-io/connectors/internal/localcluster"
 	"github.com/connectors-io/connectors/internal/testbed"
 )
@@ -58,14 +60,14 @@ func startController(t *testing.T, cp *testbed.ControlPlane, install string) *co
 	t.Helper()
 	ports := make([]int, 2)
 	for i := range ports {
-		p, err := localcluster.FreePort()
+		p, err := localcluster.FreePort(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		ports[i] = p
 	}
 	p := &controllerProcess{control: "http://127.0.0.1:" + strconv.Itoa(ports[0]), logs: &bytes.Buffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(binary(t), "controller", "--kubeconfig", cp.KubeconfigPath, "--namespace", install,
+	p.cmd = exec.CommandContext(context.WithoutCancel(t.Context()), binary(t), "controller", "--kubeconfig", cp.KubeconfigPath, "--namespace", install,
 		"--leader-elect", "--listen-control", "127.0.0.1:"+strconv.Itoa(ports[0]),
 		"--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(ports[1]), "--metrics-bind-address", "0")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
@@ -80,7 +82,11 @@ func startController(t *testing.T, cp *testbed.ControlPlane, install string) *co
 		}
 	})
 	waitFor(t, "the controller's control API", func() bool {
-		resp, err := http.Get(p.control + "/healthz")
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, p.control+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}
@@ -98,10 +104,14 @@ func (p *controllerProcess) stop(t *testing.T) {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("the controller on %s exited with %v after SIGTERM, want 0", p.control, err)
+		}
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.exited
+		err := <-p.exited
+		t.Logf("killed: %v", err)
 		t.Errorf("the controller on %s did not stop within 30s of SIGTERM", p.control)
 	}
 }
@@ -165,7 +175,7 @@ func TestInWatchModeOnlyTheLeaderReconcilesATrigger(t *testing.T) {
 	cp.MustKubectl(t, string(role), "apply", "-f", "-")
 	cp.CreateServiceAccount(t, install, "source")
 	cp.MustKubectl(t, "", "create", "clusterrolebinding", "source-trigger", "--clusterrole=connectors-trigger", "--serviceaccount="+install+":source")
-	token, _ := cp.RequestToken(t, install, "source", testbed.TokenOptions{Audiences: []string{control.DefaultTriggerAudience}})
+	token, _ := cp.RequestToken(t, install, "source", testbed.TokenOptions{Audiences: []string{"connectors-control"}})
 
 	leader := startController(t, cp, install)
 	c := &connectorsv1alpha1.Connector{

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -28,7 +30,7 @@ func binary(t *testing.T) string {
 		return b
 	}
 	out := filepath.Join(t.TempDir(), "connectors")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/connectors")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", out, "./cmd/connectors")
 	cmd.Dir = testbed.RepoRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the connectors binary: %v\n%s", err, b)
@@ -52,7 +54,7 @@ func startDev(t *testing.T, flags ...string) *devEnv {
 	t.Helper()
 	bins := testbed.BinDir(t)
 	d := &devEnv{bin: binary(t), state: t.TempDir(), kubectl: filepath.Join(bins, "kubectl")}
-	cmd := exec.Command(d.bin, append([]string{"dev", "--state-dir", d.state, "--bins", bins}, flags...)...)
+	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), d.bin, append([]string{"dev", "--state-dir", d.state, "--bins", bins}, flags...)...)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	stdout, err := cmd.StdoutPipe()

@@ -1,3 +1,5 @@
+//go:build integration
+
 package gateway_test
 
 import (
@@ -77,7 +79,7 @@ func openTunnel(t *testing.T, e *env, target, auth string) net.Conn {
 // connection, the answer and its body.
 func tryTunnel(t *testing.T, e *env, target, headerLines string) (net.Conn, *http.Response, string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.addr)
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func tlsIn(t *testing.T, e *env, conn net.Conn, host, proto string) *tls.Conn {
 	pool.AppendCertsFromPEM(e.ca)
 	tc := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: host, NextProtos: []string{proto}})
 	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := tc.Handshake(); err != nil {
+	if err := tc.HandshakeContext(t.Context()); err != nil {
 		t.Fatalf("TLS handshake inside the tunnel: %v", err)
 	}
 	_ = tc.SetDeadline(time.Time{})
