@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 const sampleCA = "-----BEGIN CERTIFICATE-----\nMIIBsample\n-----END CERTIFICATE-----\n"
 
-// sampleData is the template data of DESIGN §7 for the quick start's
+// sampleData is the template data of docs/design.md §7 for the quick start's
 // connector, with a made-up pod token.
 func sampleData() map[string]any {
 	return map[string]any{

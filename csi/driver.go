@@ -29,7 +29,7 @@ import (
 const DriverName = "connectors-csi"
 
 // DriverObject returns the CSIDriver object the chart installs for the
-// driver named name (DESIGN §7): no attach, pod info on mount, republish,
+// driver named name (docs/design.md §7): no attach, pod info on mount, republish,
 // inline ephemeral volumes only, and a kubelet token for the
 // connectors-proxy audience.
 func DriverObject(name string) *storagev1.CSIDriver {

@@ -80,7 +80,7 @@ func proxyURL(conns []*connectorsv1alpha1.Connector, token tokens.Token) (string
 	return u, nil
 }
 
-// templateData builds the data of DESIGN §7.
+// templateData builds the data of docs/design.md §7.
 func templateData(in Input, params map[string]any) map[string]any {
 	conns := make([]any, 0, len(in.Connectors))
 	for _, c := range in.Connectors {
