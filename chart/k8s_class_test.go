@@ -8,40 +8,32 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/chart"
+	"github.com/connectors-io/connectors/render"
+	"github.com/connectors-io/connectors/tokens"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const sampleCA = "-----BEGIN CERTIFICATE-----\nMIIBsample\n-----END CERTIFICATE-----\n"
 
-// sampleData is the template data of docs/design.md §7 for the quick start's
-// connector, with a made-up pod token.
-func sampleData() map[string]any {
-	return map[string]any{
-		"connector": map[string]any{
-			"metadata": map[string]any{"name": "k8s-connector", "namespace": "k8s-connector-demo"},
-			"spec": map[string]any{
-				"connectorClassName": "k8s",
-				"address":            "https://192.168.1.100:6443",
-			},
-			"status": map[string]any{
-				"proxyAddress": "http://c-k8s-connector.k8s-connector-demo.svc.cluster.local",
-			},
-		},
-		"connectorclass": map[string]any{"proxyAddress": "http://connectors-gateway.connectors-system.svc.cluster.local"},
-		"context": map[string]any{
-			"token": "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzYW1wbGUifQ.c2lnbmF0dXJl",
-			"proxy": map[string]any{"caCert": sampleCA},
-		},
-		"configurations": map[string]any{},
+const sampleToken = tokens.Token("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzYW1wbGUifQ.c2lnbmF0dXJl")
+
+// sampleConnector is the quick start's connector as the reconciler
+// publishes it.
+func sampleConnector() *connectorsv1alpha1.Connector {
+	return &connectorsv1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "k8s-connector-demo", Name: "k8s-connector"},
+		Spec:       connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "k8s", Address: "https://192.168.1.100:6443"},
+		Status: connectorsv1alpha1.ConnectorStatus{Proxy: &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{
+			URL: "http://c-k8s-connector.k8s-connector-demo.svc.cluster.local",
+		}}},
 	}
 }
 
@@ -58,28 +50,19 @@ func loadK8sClass(t *testing.T) *connectorsv1alpha1.ConnectorClass {
 	return &class
 }
 
+// renderKubeconfig renders the class's kubeconfig through package render,
+// as the CSI driver does, for the quick start's connector and a made-up
+// pod token.
 func renderKubeconfig(t *testing.T, class *connectorsv1alpha1.ConnectorClass) []byte {
 	t.Helper()
-	for _, c := range class.Spec.Configurations {
-		if c.Name != "kubeconfig" {
-			continue
-		}
-		src, ok := c.Data["kubeconfig"]
-		if !ok {
-			t.Fatal(`configuration "kubeconfig" has no file "kubeconfig"`)
-		}
-		tmpl, err := template.New("kubeconfig").Option("missingkey=error").Funcs(sprig.TxtFuncMap()).Parse(src)
-		if err != nil {
-			t.Fatalf("parse: %v", err)
-		}
-		var out bytes.Buffer
-		if err := tmpl.Execute(&out, sampleData()); err != nil {
-			t.Fatalf("execute: %v", err)
-		}
-		return out.Bytes()
+	files, err := render.Render(render.Input{
+		Class: class, Connectors: []*connectorsv1alpha1.Connector{sampleConnector()}, Token: sampleToken,
+		ProxyCACert: []byte(sampleCA), Selection: "kubeconfig",
+	})
+	if err != nil {
+		t.Fatalf("render the kubeconfig configuration: %v", err)
 	}
-	t.Fatal(`the k8s class has no configuration "kubeconfig"`)
-	return nil
+	return files["kubeconfig"]
 }
 
 func TestK8sClassDeclaresWhatDesignSection3Says(t *testing.T) {

@@ -12,12 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/metadata"
@@ -35,26 +32,6 @@ func namespace(t testing.TB, prefix string) string {
 	return cp.NewNamespace(t, prefix)
 }
 
-// logSink collects every log line so tests can assert that no token leaks.
-type logSink struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logSink) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		l.mu.Lock()
-		l.lines = append(l.lines, prefix+" "+args)
-		l.mu.Unlock()
-	}, funcr.Options{Verbosity: 10})
-}
-
-func (l *logSink) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
 // env is a running gateway with its token pipeline, in front of the test
 // control plane.
 type env struct {
@@ -64,7 +41,7 @@ type env struct {
 	ca       []byte
 	pipeline *tokens.Pipeline
 	install  string
-	logs     *logSink
+	logs     *testbed.LogCapture // every log line, to assert that no token leaks
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when Start returned
 	err      error         // what Start returned
@@ -80,7 +57,7 @@ func startGateway(t testing.TB, mod func(*gateway.Options)) *env {
 func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*gateway.Options)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{logs: &logSink{}, cancel: cancel, done: make(chan struct{}), install: install}
+	e := &env{logs: &testbed.LogCapture{}, cancel: cancel, done: make(chan struct{}), install: install}
 	cp.CreateCASecret(t, e.install, "apiserver-ca", cp.Config.CAData)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -90,7 +67,7 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	e.pipeline, err = tokens.New(tokens.Options{Client: cp.Clientset, RESTConfig: cp.Config, SharedKey: key, Redis: rdb, Logger: e.logs.logger()})
+	e.pipeline, err = tokens.New(tokens.Options{Client: cp.Clientset, RESTConfig: cp.Config, SharedKey: key, Redis: rdb, Logger: e.logs.Logger("gateway")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +99,7 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	e.addr, e.admin = l.Addr().String(), al.Addr().String()
 	opts := gateway.Options{
 		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Client: secrets, Namespace: e.install,
-		Listener: l, AdminListener: al, Logger: e.logs.logger(), ShutdownTimeout: 5 * time.Second, ShutdownDelay: -1,
+		Listener: l, AdminListener: al, Logger: e.logs.Logger("gateway"), ShutdownTimeout: 5 * time.Second, ShutdownDelay: -1,
 	}
 	if mod != nil {
 		mod(&opts)

@@ -111,7 +111,7 @@ func TestKubectlThroughTheGateway(t *testing.T) {
 		}
 	})
 	t.Run("no token reaches the logs", func(t *testing.T) {
-		logs := e.logs.text()
+		logs := e.logs.Text()
 		if strings.Contains(logs, string(token)) {
 			t.Error("the pod token appears in the gateway's logs")
 		}

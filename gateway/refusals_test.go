@@ -75,7 +75,7 @@ func TestTheGatewayRefusesWhatItMust(t *testing.T) {
 	if n := dialed.Load(); n != 0 {
 		t.Errorf("the gateway dialed a target that is not the connector's %d times", n)
 	}
-	if logs := e.logs.text(); strings.Contains(logs, string(token)) || strings.Contains(logs, string(foreign)) {
+	if logs := e.logs.Text(); strings.Contains(logs, string(token)) || strings.Contains(logs, string(foreign)) {
 		t.Error("the gateway's log contains a token")
 	}
 

@@ -157,7 +157,7 @@ func TestStreamingThroughTheGateway(t *testing.T) {
 	}
 
 	t.Run("no token reaches the logs", func(t *testing.T) {
-		if strings.Contains(e.logs.text(), string(token)) {
+		if strings.Contains(e.logs.Text(), string(token)) {
 			t.Error("the pod token appears in the gateway's logs")
 		}
 	})
@@ -174,7 +174,7 @@ func assertAudited(t *testing.T, e *env, protocol, path string, status int) {
 	// after kubectl exits.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		logs := e.logs.text()
+		logs := e.logs.Text()
 		if head.MatchString(logs) {
 			return
 		}

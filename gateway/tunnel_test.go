@@ -291,3 +291,27 @@ func TestATunnelServesOnlyItsTargetAndItsConnectorAsTheyAreNow(t *testing.T) {
 		})
 	})
 }
+
+func TestARefusalInsideATunnelIsAuditedWithItsReason(t *testing.T) {
+	e := startGateway(t, nil)
+	ns := namespace(t, "audit")
+	up := newRecorder(t)
+	recordingConnector(t, e, ns, "rec", up, "secret", true)
+	token, _ := cp.PodToken(t, ns, "job", "default")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, up.URL+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "elsewhere.example"
+	resp, err := e.client(t, ns+"/rec", token).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("status %d, want 421", resp.StatusCode)
+	}
+	waitFor(t, "the audit line of the refusal", func() bool {
+		return strings.Contains(e.logs.Text(), `"status"=421`) && strings.Contains(e.logs.Text(), `"reason"="this tunnel is for `)
+	})
+}
