@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/go-logr/logr"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 
@@ -54,6 +55,29 @@ func authenticate(reviewer *tokens.Reviewer, req *http.Request, purpose string) 
 		return tokens.Identity{}, &callerError{status: http.StatusUnauthorized, challenge: `Bearer realm="connectors", error="invalid_token"`,
 			message: "the bearer token is not valid: " + err.Error()}
 	}
+}
+
+// authenticated authenticates the request's caller with reviewer (see
+// authenticate). On failure it answers the refusal, logs it and returns
+// false; hint completes the message of a 401.
+func authenticated(w http.ResponseWriter, r *http.Request, reviewer *tokens.Reviewer, purpose, hint string, log logr.Logger) (tokens.Identity, bool) {
+	caller, cerr := authenticate(reviewer, r, purpose)
+	if cerr == nil {
+		return caller, true
+	}
+	if cerr.err != nil {
+		log.Error(cerr.err, "authenticate a caller")
+	}
+	if cerr.challenge != "" {
+		w.Header().Set("WWW-Authenticate", cerr.challenge)
+	}
+	msg := cerr.message
+	if cerr.status == http.StatusUnauthorized && hint != "" {
+		msg += " (" + hint + ")"
+	}
+	log.Info("request refused", "status", cerr.status, "reason", msg)
+	writeError(w, cerr.status, msg)
+	return tokens.Identity{}, false
 }
 
 // callerLimiter rate-limits each caller (by user name) with a bounded set

@@ -33,19 +33,11 @@ func (s *Server) serveConfiguration(w http.ResponseWriter, r *http.Request) {
 	file := r.URL.Query().Get("file")
 	log := s.opts.Logger.WithValues("route", "configurations", "namespace", ns, "connector", name, "configuration", configuration)
 	fail := func(code int, msg string) {
-		log.Info("configuration request refused", "status", code, "reason", msg)
+		log.Info("request refused", "status", code, "reason", msg)
 		writeError(w, code, msg)
 	}
-
-	caller, cerr := authenticate(s.callers, r, "fetch connector configurations")
-	if cerr != nil {
-		if cerr.err != nil {
-			log.Error(cerr.err, "authenticate a configurations API caller")
-		}
-		if cerr.challenge != "" {
-			w.Header().Set("WWW-Authenticate", cerr.challenge)
-		}
-		fail(cerr.status, cerr.message)
+	caller, ok := authenticated(w, r, s.callers, "fetch connector configurations", "", log)
+	if !ok {
 		return
 	}
 	log = log.WithValues("caller", caller.String())

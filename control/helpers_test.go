@@ -133,35 +133,13 @@ func triggerRole(t testing.TB) string {
 	return string(b)
 }
 
-// quickstartManifests are step 2 of the quick start, unchanged.
-const quickstartManifests = `kind: Secret
-apiVersion: v1
-metadata:
-  name: k8s-secret
-type: connectors.cpaas.io/bearer-token
-stringData:
-  token: eyJhbGciOiJSUzI1NiIxxxxxxxx # the target cluster's bearer token
----
-apiVersion: connectors.alauda.io/v1alpha1
-kind: Connector
-metadata:
-  name: k8s-connector
-spec:
-  connectorClassName: k8s
-  address: https://192.168.1.100:6443 # the target apiserver
-  auth:
-    name: bearerTokenAuth
-    secretRef:
-      name: k8s-secret
-`
-
 // applyQuickstart applies the quick start's Secret and Connector in ns and
 // publishes the connector's status as the reconciler would.
 func applyQuickstart(t testing.TB, ns string) *connectorsv1alpha1.Connector {
 	t.Helper()
 	cp.InstallK8sClass(t)
-	cp.MustKubectl(t, quickstartManifests, "apply", "-n", ns, "-f", "-")
-	captured.Secret("eyJhbGciOiJSUzI1NiIxxxxxxxx")
+	cp.MustKubectl(t, testbed.QuickstartManifests("", ""), "apply", "-n", ns, "-f", "-")
+	captured.Secret(testbed.QuickstartToken)
 	return publish(t, ns, "k8s-connector", metav1.ConditionTrue)
 }
 

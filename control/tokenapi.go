@@ -41,19 +41,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	ns, name := mux.Vars(r)["namespace"], mux.Vars(r)["name"]
 	log := s.opts.Logger.WithValues("route", "token", "namespace", ns, "connector", name)
 	fail := func(code int, msg string) {
-		log.Info("token request refused", "status", code, "reason", msg)
+		log.Info("request refused", "status", code, "reason", msg)
 		writeError(w, code, msg)
 	}
-
-	caller, cerr := authenticate(s.callers, r, "request connector tokens")
-	if cerr != nil {
-		if cerr.err != nil {
-			log.Error(cerr.err, "authenticate a token API caller")
-		}
-		if cerr.challenge != "" {
-			w.Header().Set("WWW-Authenticate", cerr.challenge)
-		}
-		fail(cerr.status, cerr.message)
+	caller, ok := authenticated(w, r, s.callers, "request connector tokens", "", log)
+	if !ok {
 		return
 	}
 	log = log.WithValues("caller", caller.String())

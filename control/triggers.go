@@ -103,22 +103,7 @@ func (s *Server) serveReconcile(w http.ResponseWriter, r *http.Request) {
 
 // authenticateTrigger checks the caller's token for the trigger audience.
 func (s *Server) authenticateTrigger(w http.ResponseWriter, r *http.Request, log logr.Logger) (tokens.Identity, bool) {
-	caller, cerr := authenticate(s.triggers, r, "trigger reconciles")
-	if cerr != nil {
-		if cerr.err != nil {
-			log.Error(cerr.err, "authenticate a trigger")
-		}
-		if cerr.challenge != "" {
-			w.Header().Set("WWW-Authenticate", cerr.challenge)
-		}
-		if cerr.status == http.StatusUnauthorized {
-			cerr.message += " (a ServiceAccount token for the audience " + s.opts.TriggerAudience + ")"
-		}
-		log.Info("trigger refused", "status", cerr.status, "reason", cerr.message)
-		writeError(w, cerr.status, cerr.message)
-		return tokens.Identity{}, false
-	}
-	return caller, true
+	return authenticated(w, r, s.triggers, "trigger reconciles", "a ServiceAccount token for the audience "+s.opts.TriggerAudience, log)
 }
 
 // authorizeTrigger asks whether the caller may update connectors/status
@@ -144,7 +129,7 @@ func (s *Server) authorizeTrigger(ctx context.Context, w http.ResponseWriter, ca
 		}
 		msg := fmt.Sprintf("serviceaccount %s/%s may not trigger reconciles here: it needs update on connectors/status (connectors.alauda.io) %s (bind the ClusterRole connectors-trigger)",
 			caller.Namespace, caller.ServiceAccountName, where)
-		log.Info("trigger refused", "status", http.StatusForbidden, "reason", msg)
+		log.Info("request refused", "status", http.StatusForbidden, "reason", msg)
 		writeError(w, http.StatusForbidden, msg)
 		return false
 	}
@@ -167,7 +152,7 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request, caller tokens.I
 		queued, err := s.opts.Queue.Enqueue(ctx, o)
 		switch {
 		case errors.Is(err, reconciler.ErrQueueFull):
-			log.Info("trigger refused", "status", http.StatusServiceUnavailable, "reason", "queue full", "queued", len(queued))
+			log.Info("request refused", "status", http.StatusServiceUnavailable, "reason", "queue full", "queued", len(queued))
 			writeError(w, http.StatusServiceUnavailable, "the controller is behind (its trigger queue is full); retry later")
 			return
 		case err != nil:

@@ -23,6 +23,7 @@ import (
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/csi"
+	"github.com/connectors-io/connectors/internal/testbed"
 	"github.com/connectors-io/connectors/tokens"
 )
 
@@ -38,36 +39,14 @@ func namespace(t *testing.T) string {
 
 // upstreamToken is the target cluster's token held by the connector's
 // Secret; it must appear in no rendered file.
-const upstreamToken = "eyJhbGciOiJSUzI1NiIxxxxxxxx"
-
-// quickstartManifests are step 2 of the quick start, unchanged.
-const quickstartManifests = `kind: Secret
-apiVersion: v1
-metadata:
-  name: k8s-secret
-type: connectors.cpaas.io/bearer-token
-stringData:
-  token: ` + upstreamToken + ` # the target cluster's bearer token
----
-apiVersion: connectors.alauda.io/v1alpha1
-kind: Connector
-metadata:
-  name: k8s-connector
-spec:
-  connectorClassName: k8s
-  address: https://192.168.1.100:6443 # the target apiserver
-  auth:
-    name: bearerTokenAuth
-    secretRef:
-      name: k8s-secret
-`
+const upstreamToken = testbed.QuickstartToken
 
 // applyQuickstart applies the quick start's Secret and Connector in ns and
 // publishes the connector's status as the reconciler would.
 func applyQuickstart(t *testing.T, ns string) {
 	t.Helper()
 	cp.InstallK8sClass(t)
-	cp.MustKubectl(t, quickstartManifests, "apply", "-n", ns, "-f", "-")
+	cp.MustKubectl(t, testbed.QuickstartManifests("", ""), "apply", "-n", ns, "-f", "-")
 	publishStatus(t, ns, "k8s-connector", true)
 }
 

@@ -3,10 +3,8 @@
 package csi_test
 
 import (
-	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/connectors-io/connectors/internal/testbed"
@@ -19,43 +17,15 @@ var cp *testbed.ControlPlane
 // gatewayCA is the gateway CA certificate (PEM) given to every driver.
 var gatewayCA []byte
 
-// captured holds every log line of every driver and API of the package's
-// tests; TestMain checks it for secrets after all tests ran.
+// captured holds every log line of every driver of the package's tests;
+// TestMain checks it for secrets after all tests ran.
 var captured = &testbed.LogCapture{}
 
 func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-func run(m *testing.M) (int, error) {
 	var err error
 	if gatewayCA, err = testbed.SelfSignedCA("connectors gateway test CA"); err != nil {
-		return 1, err
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	if cp, err = testbed.NewControlPlane(); err != nil {
-		return 1, err
-	}
-	defer func() {
-		if err := cp.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}()
-	code := m.Run()
-	if code != 0 {
-		return code, nil
-	}
-	if err := captured.Check(); err != nil {
-		return 1, err
-	}
-	// The check must have had something to look at.
-	full := flag.Lookup("test.run") == nil || flag.Lookup("test.run").Value.String() == ""
-	if full && (!strings.Contains(captured.Text(), "CSI call failed") || captured.Secrets() < 5) {
-		return 1, fmt.Errorf("log capture: the drivers' logs were not captured (%d secrets, %d bytes)", captured.Secrets(), len(captured.Text()))
-	}
-	return 0, nil
+	testbed.MainChecked(m, &cp, captured, "CSI call failed")
 }

@@ -51,6 +51,17 @@ func (o *clusterOptions) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
+// connect installs the logger and builds the clients of the flags.
+func (o *clusterOptions) connect() (logr.Logger, *clients, error) {
+	log := o.logger()
+	cfg, err := o.restConfig()
+	if err != nil {
+		return log, nil, err
+	}
+	cl, err := newClients(cfg)
+	return log, cl, err
+}
+
 // clients are the API clients a command uses, all on one scheme.
 type clients struct {
 	cfg    *rest.Config

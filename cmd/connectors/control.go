@@ -45,12 +45,7 @@ func newControlCommand(env environment) *cobra.Command {
 }
 
 func (o *controlOptions) run(cmd *cobra.Command) error {
-	log := o.cluster.logger()
-	cfg, err := o.cluster.restConfig()
-	if err != nil {
-		return err
-	}
-	cl, err := newClients(cfg)
+	log, cl, err := o.cluster.connect()
 	if err != nil {
 		return err
 	}

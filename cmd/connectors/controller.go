@@ -66,16 +66,11 @@ func newControllerCommand(env environment) *cobra.Command {
 }
 
 func (o *controllerOptions) run(cmd *cobra.Command) error {
-	log := o.cluster.logger()
-	cfg, err := o.cluster.restConfig()
+	log, cl, err := o.cluster.connect()
 	if err != nil {
 		return err
 	}
-	cl, err := newClients(cfg)
-	if err != nil {
-		return err
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(cl.cfg, ctrl.Options{
 		Scheme:                        cl.client.Scheme(),
 		Cache:                         reconciler.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},

@@ -50,18 +50,13 @@ func newCSICommand(env environment) *cobra.Command {
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			log := o.cluster.logger()
 			// Re-read when the file changes: a republish after a CA rotation
 			// rewrites the volumes.
 			o.driver.ProxyCA = csi.CAFile(o.caFile)
 			if _, err := o.driver.ProxyCA(); err != nil {
 				return err
 			}
-			cfg, err := o.cluster.restConfig()
-			if err != nil {
-				return err
-			}
-			cl, err := newClients(cfg)
+			log, cl, err := o.cluster.connect()
 			if err != nil {
 				return err
 			}

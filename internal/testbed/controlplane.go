@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -200,18 +201,47 @@ func (cp *ControlPlane) CreatePod(tb testing.TB, namespace, name, serviceAccount
 // Main runs a test package against one control plane shared by its tests:
 // call it from TestMain. It stores the control plane in *into, runs the
 // tests, stops the control plane and exits with the tests' status.
-func Main(m *testing.M, into **ControlPlane) {
+func Main(m *testing.M, into **ControlPlane) { os.Exit(run(m, into, nil)) }
+
+// run is Main with a check of the passed run (nil: none).
+func run(m *testing.M, into **ControlPlane, check func() error) int {
 	cp, err := NewControlPlane()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
 	*into = cp
 	code := m.Run()
 	if err := cp.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
-	os.Exit(code)
+	if code == 0 && check != nil {
+		if err := check(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	return code
+}
+
+// MainChecked is Main for packages that capture the logs of their
+// components: after the tests pass, it fails the run when a registered
+// secret was logged, or when a full run (no -run filter) logged no line
+// holding mustLog or registered fewer than five secrets — the check would
+// then have looked at nothing.
+func MainChecked(m *testing.M, into **ControlPlane, logs *LogCapture, mustLog string) {
+	os.Exit(run(m, into, func() error { return checkLogs(logs, mustLog) }))
+}
+
+func checkLogs(logs *LogCapture, mustLog string) error {
+	if err := logs.Check(); err != nil {
+		return err
+	}
+	run := flag.Lookup("test.run")
+	if full := run == nil || run.Value.String() == ""; full && (logs.Secrets() < 5 || !strings.Contains(logs.Text(), mustLog)) {
+		return fmt.Errorf("log capture: the components' logs were not captured (%d secrets, %d bytes, no %q)", logs.Secrets(), len(logs.Text()), mustLog)
+	}
+	return nil
 }
 
 // NewNamespace creates a namespace named prefix-<unique suffix> (and its

@@ -134,27 +134,6 @@ func run(t *testing.T, env []string, stdin, name string, args ...string) (string
 	return out.String(), errOut.String(), err
 }
 
-const secretAndConnector = `kind: Secret
-apiVersion: v1
-metadata:
-  name: k8s-secret
-type: connectors.cpaas.io/bearer-token
-stringData:
-  token: TOKEN # the target cluster's bearer token
----
-apiVersion: connectors.alauda.io/v1alpha1
-kind: Connector
-metadata:
-  name: k8s-connector
-spec:
-  connectorClassName: k8s
-  address: ADDRESS # the target apiserver
-  auth:
-    name: bearerTokenAuth
-    secretRef:
-      name: k8s-secret
-`
-
 // quickStart runs steps 1 and 2 of the quick start in namespace ns, with a
 // ServiceAccount of the cluster itself that may list pods as the target's
 // credential, and waits for the connector to be Ready. It returns that
@@ -167,7 +146,7 @@ func quickStart(t *testing.T, d *devEnv, ns string) (token, address string) {
 	d.kc(t, "", "create", "clusterrolebinding", "demo-pod-reader", "--clusterrole=demo-pod-reader", "--serviceaccount="+ns+":demo-reader")
 	token = strings.TrimSpace(d.kc(t, "", "create", "token", "demo-reader", "-n", ns, "--duration=1h"))
 	address = d.kc(t, "", "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
-	manifest := strings.NewReplacer("TOKEN", token, "ADDRESS", address).Replace(secretAndConnector)
+	manifest := testbed.QuickstartManifests(token, address)
 	d.kc(t, manifest, "apply", "-n", ns, "-f", "-")
 	d.kc(t, "", "wait", "--for=condition=Ready", "connector/k8s-connector", "-n", ns, "--timeout=120s")
 	return token, address
@@ -272,7 +251,7 @@ func TestQuickStart(t *testing.T) {
 		}
 	})
 	t.Run("kubectl describe explains a connector whose token the target refuses", func(t *testing.T) {
-		broken := strings.NewReplacer("TOKEN", "not-a-valid-token", "ADDRESS", address, "k8s-secret", "broken-secret", "k8s-connector", "broken").Replace(secretAndConnector)
+		broken := strings.NewReplacer("k8s-secret", "broken-secret", "k8s-connector", "broken").Replace(testbed.QuickstartManifests("not-a-valid-token", address))
 		d.kc(t, broken, "apply", "-n", ns, "-f", "-")
 		d.kc(t, "", "wait", "--for=condition=AuthReady=False", "connector/broken", "-n", ns, "--timeout=120s")
 		out := d.kc(t, "", "describe", "connector", "broken", "-n", ns)
