@@ -10,8 +10,10 @@ CONTROLLER_GEN := $(TOOLS_DIR)/controller-gen
 GOLANGCI_LINT  := $(TOOLS_DIR)/golangci-lint
 VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 GO_TEST_FLAGS  ?= -race
-# The test bed finds kube-apiserver, etcd, kubectl and helm here.
+# The test bed finds kube-apiserver, etcd, kubectl and helm here, and the
+# real node's binaries there.
 export CONNECTORS_TEST_BINS := $(CURDIR)/bin/k8s/$(KUBE_VERSION)
+export CONNECTORS_NODE_BINS := $(CURDIR)/bin/node/$(KUBE_VERSION)
 
 .PHONY: help
 help: ## List the targets.
@@ -53,6 +55,16 @@ demo: build ## Walk the quick start on a local control plane (connectors dev + k
 test-bins: ## Build (once, cached outside the tree) etcd, kube-apiserver, kubectl and helm.
 	hack/test-bins.sh >/dev/null
 
+.PHONY: node-bins
+node-bins: ## Build (once, cached outside the tree) the real node's kubelet & co., crictl, CoreDNS, pause.
+	hack/node-bins.sh >/dev/null
+
+.PHONY: realnode-up realnode-down
+realnode-up: test-bins node-bins ## Start the real single-node cluster (root; hack/realnode.sh).
+	hack/realnode.sh up
+realnode-down: ## Stop the real node and clean the host.
+	hack/realnode.sh down
+
 # Build tags of the test tiers: unit tests have none and need nothing
 # external; integration tests need the test bed (kube-apiserver + etcd,
 # redis-server, kubectl, helm); e2e tests run the built binary.
@@ -67,12 +79,12 @@ test-integration: test-bins ## Run the unit and integration tests against a real
 	go test $(GO_TEST_FLAGS) -count=1 -tags integration $$(go list ./... | grep -v /test/e2e)
 
 .PHONY: test-e2e
-test-e2e: test-bins build ## Run the end-to-end tests: the binary as a user runs it.
-	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -tags e2e ./test/e2e/...
+test-e2e: test-bins node-bins build ## Run the end-to-end tests: the binary as a user runs it, on a real node (root).
+	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -timeout 40m -tags e2e ./test/e2e/...
 
 .PHONY: test
-test: test-bins build ## Run every test: unit, integration and e2e (one go test run).
-	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -tags integration,e2e ./...
+test: test-bins node-bins build ## Run every test: unit, integration and e2e (one go test run; root for the real node).
+	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -timeout 40m -tags integration,e2e ./...
 
 .PHONY: clean
 clean: ## Remove bin/ (the cached test-bed binaries outside the tree stay).

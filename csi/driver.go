@@ -29,9 +29,9 @@ import (
 const DriverName = "connectors-csi"
 
 // DriverObject returns the CSIDriver object the chart installs for the
-// driver named name (docs/design.md §7): no attach, pod info on mount, republish,
-// inline ephemeral volumes only, and a kubelet token for the
-// connectors-proxy audience.
+// driver named name (docs/design.md §7): no attach, pod info on mount,
+// republish, inline ephemeral volumes only, and a kubelet token for the
+// connectors-proxy audience passed in the secrets.
 func DriverObject(name string) *storagev1.CSIDriver {
 	f, t := false, true
 	return &storagev1.CSIDriver{
@@ -43,6 +43,9 @@ func DriverObject(name string) *storagev1.CSIDriver {
 			RequiresRepublish:    &t,
 			VolumeLifecycleModes: []storagev1.VolumeLifecycleMode{storagev1.VolumeLifecycleEphemeral},
 			TokenRequests:        []storagev1.TokenRequest{{Audience: tokens.DefaultAudience}},
+			// The kubelet passes the token in the secrets of
+			// NodePublishVolume, not in the volume context (which it may log).
+			ServiceAccountTokenInSecrets: &t,
 		},
 	}
 }
@@ -101,6 +104,16 @@ type Options struct {
 	// MaxVolumes bounds the per-volume state kept in memory (minted tokens).
 	// Default 10000; an evicted volume gets a new token on its next republish.
 	MaxVolumes int
+	// RegistrationDir, when set, is the kubelet's plugin registration
+	// directory (for example /var/lib/kubelet/plugins_registry) as this
+	// process sees it: the driver registers itself with the kubelet there,
+	// as the csi-node-driver-registrar sidecar would. Use one or the
+	// other. Default: none (a sidecar registers the driver).
+	RegistrationDir string
+	// KubeletEndpoint is the driver's socket as the kubelet sees it (a
+	// host path, when the driver runs in a container), told to the kubelet
+	// at registration. Default: the socket of Endpoint.
+	KubeletEndpoint string
 	// ShutdownTimeout bounds the graceful stop of the gRPC server. Default 10s.
 	ShutdownTimeout time.Duration
 	// Now is the clock. Default time.Now.
@@ -129,6 +142,8 @@ type Driver struct {
 	volumes  *lru.Cache[string, volumeState]
 	locks    keyedMutex
 	serving  chan struct{} // closed once Start listens
+
+	registration *registration
 }
 
 // volumeState is what the driver remembers about a published volume.
@@ -200,6 +215,12 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("csi: volume state: %w", err)
 	}
+	if opts.RegistrationDir != "" && !filepath.IsAbs(opts.RegistrationDir) {
+		return nil, fmt.Errorf("csi: Options.RegistrationDir %q must be an absolute path", opts.RegistrationDir)
+	}
+	if opts.KubeletEndpoint == "" {
+		opts.KubeletEndpoint = socket
+	}
 	return &Driver{
 		opts:     opts,
 		socket:   socket,
@@ -207,6 +228,9 @@ func New(opts Options) (*Driver, error) {
 		volumes:  volumes,
 		locks:    keyedMutex{held: map[string]chan struct{}{}},
 		serving:  make(chan struct{}),
+		registration: &registration{
+			name: opts.DriverName, endpoint: opts.KubeletEndpoint, log: opts.Logger, registered: make(chan struct{}),
+		},
 	}, nil
 }
 
@@ -244,10 +268,39 @@ func (d *Driver) Start(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	close(d.serving)
+	regCtx, stopReg := context.WithCancel(ctx)
+	defer stopReg()
+	var reg chan error // nil (never ready) without registration
+	if d.opts.RegistrationDir != "" {
+		// Registered once the driver serves, as the sidecar does.
+		reg = make(chan error, 1)
+		go func() { reg <- d.serveRegistration(regCtx) }()
+	}
+	var regErr error
+	regDone := reg == nil
 	select {
 	case err := <-errc:
-		return fmt.Errorf("csi: serve on %s: %w", d.socket, err)
+		stopReg()
+		if !regDone {
+			regErr = <-reg
+		}
+		return errors.Join(fmt.Errorf("csi: serve on %s: %w", d.socket, err), regErr)
+	case regErr = <-reg: // only on an error, or once ctx ended
+		regDone = true
+		if regErr != nil {
+			srv.Stop()
+			if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				regErr = errors.Join(regErr, fmt.Errorf("csi: serve on %s: %w", d.socket, err))
+			}
+			_ = os.Remove(d.socket)
+			return regErr
+		}
 	case <-ctx.Done():
+	}
+	// Deregister first: the kubelet stops sending calls.
+	stopReg()
+	if !regDone {
+		regErr = <-reg
 	}
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
@@ -260,9 +313,9 @@ func (d *Driver) Start(ctx context.Context) error {
 	err = <-errc
 	_ = os.Remove(d.socket)
 	if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return fmt.Errorf("csi: serve on %s: %w", d.socket, err)
+		return errors.Join(fmt.Errorf("csi: serve on %s: %w", d.socket, err), regErr)
 	}
-	return nil
+	return regErr
 }
 
 // Serving is closed once Start listens on the socket: calls are accepted
