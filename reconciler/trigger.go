@@ -49,12 +49,14 @@ func ObjectOf(apiVersion, kind, namespace, name string, labels map[string]string
 
 // Scope is the namespace whose connectors a change of o may concern, ""
 // for every namespace: a class, or a CA Secret trusted by every connector
-// (labelled in installNamespace).
+// (labelled in installNamespace). A Secret of installNamespace whose labels
+// the trigger does not carry (a Knative ApiServerSource in Reference mode
+// sends none) may be such a CA Secret, so it concerns every connector too.
 func (o Object) Scope(installNamespace string) string {
 	switch {
 	case o.Kind == KindConnectorClass:
 		return ""
-	case o.Kind == KindSecret && o.Namespace == installNamespace && o.Labels[connectorsv1alpha1.CACertLabel] == "true":
+	case o.Kind == KindSecret && o.Namespace == installNamespace && (o.Labels == nil || o.Labels[connectorsv1alpha1.CACertLabel] == "true"):
 		return ""
 	}
 	return o.Namespace

@@ -17,7 +17,9 @@ import (
 
 func TestTheQuickStartConnectorBecomesReady(t *testing.T) {
 	cp.InstallK8sClass(t)
-	startController(t, reconcilerOptions(t, recorder(t)))
+	opts := reconcilerOptions(t, recorder(t))
+	startController(t, opts)
+	gateway := "connectors-proxy-service." + opts.Namespace + ".svc.cluster.local" // the class's proxy, in the install namespace
 	ns := namespace(t, "k8s-connector-demo")
 	bearerSecret(t, ns, "k8s-secret", cp.TargetToken(t, "reader"))
 	connector(t, ns, "k8s-connector", "k8s", cp.Config.Host, "k8s-secret")
@@ -41,7 +43,7 @@ func TestTheQuickStartConnectorBecomesReady(t *testing.T) {
 	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "c-k8s-connector"}, &svc); err != nil {
 		t.Fatal(err)
 	}
-	if svc.Spec.Type != corev1.ServiceTypeExternalName || svc.Spec.ExternalName != "connectors-gateway.connectors-system.svc.cluster.local" ||
+	if svc.Spec.Type != corev1.ServiceTypeExternalName || svc.Spec.ExternalName != gateway ||
 		len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 80 {
 		t.Errorf("service spec = %+v, want an ExternalName alias of the gateway on port 80", svc.Spec)
 	}
@@ -69,7 +71,7 @@ func TestTheQuickStartConnectorBecomesReady(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitForService(t, ns, "c-k8s-connector", func(s *corev1.Service) bool {
-			return s.Spec.ExternalName == "connectors-gateway.connectors-system.svc.cluster.local"
+			return s.Spec.ExternalName == gateway
 		})
 	})
 }

@@ -91,7 +91,7 @@ func Install(ctx context.Context, c client.Client, o InstallOptions) error {
 		return err
 	}
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: "connectors-gateway"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: "connectors-proxy-service"},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "localhost",
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP}}},
 	}

@@ -273,10 +273,10 @@ func (rn *RealNode) InstallConnectors(tb testing.TB, o InstallOptions) *Connecto
 			Data: map[string][]byte{corev1.TLSCertKey: caCert, corev1.TLSPrivateKeyKey: caKey}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: install, Name: "node-ca", Labels: map[string]string{connectorsv1alpha1.CACertLabel: "true"}},
 			Data: map[string][]byte{"ca.crt": nodeCA}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: install, Name: "connectors-gateway"}, Spec: corev1.ServiceSpec{
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: install, Name: "connectors-proxy-service"}, Spec: corev1.ServiceSpec{
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(gatewayPort), Protocol: corev1.ProtocolTCP}}}},
 		&discoveryv1.EndpointSlice{
-			ObjectMeta:  metav1.ObjectMeta{Namespace: install, Name: "connectors-gateway-node", Labels: map[string]string{discoveryv1.LabelServiceName: "connectors-gateway"}},
+			ObjectMeta:  metav1.ObjectMeta{Namespace: install, Name: "connectors-proxy-service-node", Labels: map[string]string{discoveryv1.LabelServiceName: "connectors-proxy-service"}},
 			AddressType: discoveryv1.AddressTypeIPv4,
 			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{rn.NodeIP()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](gatewayPort), Protocol: ptr.To(corev1.ProtocolTCP)}},

@@ -195,7 +195,7 @@ func TestQuickStart(t *testing.T) {
 		if err := json.Unmarshal([]byte(d.kc(t, "", "get", "service", "c-k8s-connector", "-n", ns, "-o", "json")), &svc); err != nil {
 			t.Fatal(err)
 		}
-		if svc.Spec.Type != "ExternalName" || svc.Spec.ExternalName != "connectors-gateway.connectors-system.svc.cluster.local" ||
+		if svc.Spec.Type != "ExternalName" || svc.Spec.ExternalName != "connectors-proxy-service.connectors-system.svc.cluster.local" ||
 			len(svc.Metadata.OwnerReferences) != 1 || svc.Metadata.OwnerReferences[0].Name != "k8s-connector" {
 			t.Errorf("service %+v", svc)
 		}

@@ -191,8 +191,8 @@ func TestTheQuickStartOnARealNode(t *testing.T) {
 			t.Error("the mounted kubeconfig holds the target's token")
 		}
 		dns := k("", "exec", "inspect-k8s-access", "-n", ns, "--", "nslookup", "c-k8s-connector."+ns+".svc.cluster.local")
-		svc := k("", "get", "service", "connectors-gateway", "-n", conn.Namespace, "-o", "jsonpath={.spec.clusterIP}")
-		if !strings.Contains(dns, "connectors-gateway."+conn.Namespace+".svc.cluster.local") || !strings.Contains(dns, "Address: "+svc) {
+		svc := k("", "get", "service", "connectors-proxy-service", "-n", conn.Namespace, "-o", "jsonpath={.spec.clusterIP}")
+		if !strings.Contains(dns, "connectors-proxy-service."+conn.Namespace+".svc.cluster.local") || !strings.Contains(dns, "Address: "+svc) {
 			t.Errorf("inside the pod, c-k8s-connector does not resolve through the CNAME to the gateway's Service %s:\n%s", svc, dns)
 		}
 	})
