@@ -100,9 +100,13 @@ func newCallerLimiter(r rate.Limit, burst, maxCallers int) (*callerLimiter, erro
 
 // allow reports whether the caller may make a request now.
 func (l *callerLimiter) allow(caller string) bool {
-	lim := rate.NewLimiter(l.rate, l.burst)
-	if prev, found, _ := l.limiters.PeekOrAdd(caller, lim); found {
-		lim = prev
+	// Get marks the caller recently used, so the busiest callers stay and
+	// a flood of new names evicts the idle ones. Two first requests of one
+	// caller racing may each add a limiter; the later wins, once.
+	lim, ok := l.limiters.Get(caller)
+	if !ok {
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.limiters.Add(caller, lim)
 	}
 	return lim.Allow()
 }

@@ -55,6 +55,11 @@ func Fetch(ctx context.Context, opts FetchOptions) ([]byte, error) {
 	if opts.Client == nil {
 		opts.Client = &http.Client{Timeout: 30 * time.Second}
 	}
+	// Never follow a redirect: it would carry the token to wherever the
+	// answer points (another host, or plain http).
+	c := *opts.Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	opts.Client = &c
 	base, err := url.Parse(strings.TrimRight(opts.ControlURL, "/"))
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("control URL %q is not an absolute URL", opts.ControlURL)

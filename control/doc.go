@@ -34,6 +34,9 @@
 //     (the API server's audience), authorize the use of the connector as
 //     the gateway does, and refuse a connector that is not usable
 //     (connectorsv1alpha1.Connector.Usable) with the gateway's message.
+//     That message (a condition's reason and text) reaches only callers
+//     allowed to use the connector: a ServiceAccount of its namespace, or
+//     one granted get on it; others are refused before it is read.
 //
 // In watch mode (Options.Queue) a trigger only enqueues the connectors it
 // concerns into the controller's work queue, so only the elected leader

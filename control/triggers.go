@@ -182,7 +182,7 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request, caller tokens.I
 	switch res := results[0]; {
 	case res.Error != "":
 		writeJSON(w, http.StatusInternalServerError, res)
-	case res.Ready == nil:
+	case !res.Found:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("connector %s not found in namespace %s", o.Name, o.Namespace))
 	default:
 		writeJSON(w, http.StatusOK, res)

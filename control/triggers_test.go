@@ -127,7 +127,7 @@ func TestServerlessModeReconcilesPerRequest(t *testing.T) {
 	t.Run("POST /v1/reconcile answers the Ready condition", func(t *testing.T) {
 		code, body := call(t, http.MethodPost, srv.URL+"/v1/reconcile/"+ns+"/good", caller, nil, "")
 		var res reconciler.Result
-		if code != http.StatusOK || json.Unmarshal(body, &res) != nil || res.Ready == nil || res.Ready.Status != metav1.ConditionTrue {
+		if code != http.StatusOK || json.Unmarshal(body, &res) != nil || !res.Found || res.Ready == nil || res.Ready.Status != metav1.ConditionTrue {
 			t.Fatalf("status %d body %s, want 200 with Ready True", code, body)
 		}
 	})

@@ -75,13 +75,14 @@ func (q *Queue) Enqueue(ctx context.Context, o Object) ([]connectorsv1alpha1.Con
 		}
 		list.Items = []connectorsv1alpha1.Connector{c}
 	case KindConnectorClass:
+		// List first: a failed list queues nothing, not half the trigger.
+		if err := q.reader.List(ctx, &list, client.MatchingFields{indexClass: o.Name}); err != nil {
+			return nil, fmt.Errorf("list the connectors of class %s: %w", o.Name, err)
+		}
 		select {
 		case q.classes <- event.TypedGenericEvent[*connectorsv1alpha1.ConnectorClass]{Object: &connectorsv1alpha1.ConnectorClass{ObjectMeta: metav1.ObjectMeta{Name: o.Name}}}:
 		default:
 			return nil, ErrQueueFull
-		}
-		if err := q.reader.List(ctx, &list, client.MatchingFields{indexClass: o.Name}); err != nil {
-			return nil, fmt.Errorf("list the connectors of class %s: %w", o.Name, err)
 		}
 	case KindSecret:
 		opts := []client.ListOption{}

@@ -18,6 +18,8 @@ type Result struct {
 	// Namespace and Name of the connector.
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
+	// Found says the connector exists after the reconcile.
+	Found bool `json:"found"`
 	// Ready is the connector's Ready condition after the reconcile; absent
 	// when the connector no longer exists.
 	Ready *connectorsv1alpha1.Condition `json:"ready,omitempty"`
@@ -111,6 +113,7 @@ func (r *Runner) reconcileConnector(ctx context.Context, ns, name string) Result
 		}
 		return res
 	}
+	res.Found = true
 	res.Ready = connectorsv1alpha1.FindCondition(c.Status.Conditions, connectorsv1alpha1.ConditionReady)
 	return res
 }

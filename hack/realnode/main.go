@@ -7,6 +7,7 @@
 //	realnode [flags] purge     down, then remove the state (PKI, etcd data)
 //	realnode [flags] status    the daemons and their pids
 //	realnode [flags] images    (re)build the local images
+//	realnode [flags] import F  load the images of tarball F into the node (make image)
 //	realnode [flags] kubectl … kubectl inside the node's namespace, as admin
 //	realnode [flags] exec CMD… a command inside the node's namespace
 package main
@@ -38,7 +39,7 @@ func run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("realnode", flag.ContinueOnError)
 	root, _ := os.Getwd()
 	opts := realnode.Options{Log: os.Stderr}
-	fs.StringVar(&opts.Dir, "dir", envOr("REALNODE_DIR", filepath.Join(os.TempDir(), "connectors-realnode")), "state directory ($REALNODE_DIR)")
+	fs.StringVar(&opts.Dir, "dir", envOr("REALNODE_DIR", realnode.DefaultDir), "state directory ($REALNODE_DIR)")
 	fs.StringVar(&opts.NodeBins, "node-bins", envOr("CONNECTORS_NODE_BINS", filepath.Join(root, "bin", "node", localcluster.KubeVersion)), "node binaries (make node-bins; $CONNECTORS_NODE_BINS)")
 	fs.StringVar(&opts.TestBins, "test-bins", localcluster.BinsDir("", root), "etcd, kube-apiserver and kubectl (make test-bins; $CONNECTORS_TEST_BINS)")
 	fs.BoolVar(&opts.Containerd2, "containerd2", os.Getenv("CONNECTORS_CONTAINERD") == "2", "containerd v2 and runc from the node binaries ($CONNECTORS_CONTAINERD=2)")
@@ -46,7 +47,7 @@ func run(ctx context.Context, args []string) int {
 		return 2
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: realnode [flags] up|down|purge|status|images|kubectl ARGS|exec CMD")
+		fmt.Fprintln(os.Stderr, "usage: realnode [flags] up|down|purge|status|images|import FILE|kubectl ARGS|exec CMD")
 		return 2
 	}
 	n, err := realnode.New(opts)
@@ -70,6 +71,15 @@ func run(ctx context.Context, args []string) int {
 		return fail(n.Purge(ctx))
 	case "images":
 		return fail(n.BuildImages())
+	case "import":
+		if len(rest) != 1 {
+			fmt.Fprintln(os.Stderr, "usage: realnode import IMAGE.tar")
+			return 2
+		}
+		if !n.Running("containerd") {
+			return fail(errors.New("realnode: the node is not up (realnode up)"))
+		}
+		return fail(n.ImportImage(ctx, rest[0]))
 	case "status":
 		st := n.Status()
 		names := make([]string, 0, len(st))
@@ -94,7 +104,7 @@ func run(ctx context.Context, args []string) int {
 		}
 		return passthrough(n.Command(ctx, rest[0], rest[1:]...))
 	default:
-		fmt.Fprintf(os.Stderr, "realnode: unknown verb %q: use up, down, purge, status, images, kubectl or exec\n", verb)
+		fmt.Fprintf(os.Stderr, "realnode: unknown verb %q: use up, down, purge, status, images, import, kubectl or exec\n", verb)
 		return 2
 	}
 }

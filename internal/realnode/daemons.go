@@ -53,53 +53,89 @@ func (n *Node) start(ctx context.Context, name string, argv ...string) error {
 		return fmt.Errorf("realnode: start %s: %w", name, err)
 	}
 	pid := cmd.Process.Pid
+	// The start time identifies the process: a pid file that outlived its
+	// process (a reboot, a reused pid) names no other process. It does not
+	// change when nsenter execs the daemon.
+	started, _ := startTime(pid)
 	// Reap it when it ends while this process lives; after this process
 	// ends, PID 1 does.
 	go func() { _ = cmd.Wait() }()
-	if err := os.WriteFile(n.path("run", "pids", name), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(n.path("run", "pids", name), fmt.Appendf(nil, "%d %d\n", pid, started), 0o600); err != nil {
 		return fmt.Errorf("realnode: %w", err)
 	}
 	n.logf("%s (pid %d)", name, pid)
 	return nil
 }
 
-// pid returns the daemon's pid when it runs.
+// pid returns the daemon's pid when it runs: the pid of its pid file, if
+// that process is alive and started when the file says.
 func (n *Node) pid(name string) (int, bool) {
 	b, err := os.ReadFile(n.path("run", "pids", name))
 	if err != nil {
 		return 0, false
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(fields[0])
 	if err != nil || !alive(pid) {
 		return 0, false
 	}
+	if started, err := startTime(pid); err != nil || strconv.FormatUint(started, 10) != fields[1] {
+		return 0, false // another process reuses the pid
+	}
 	return pid, true
+}
+
+// stat returns the fields of /proc/PID/stat after the command name (which
+// may hold spaces and parentheses): state first.
+func stat(pid int) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return nil, fmt.Errorf("realnode: /proc/%d/stat: unexpected format", pid)
+	}
+	return strings.Fields(string(b[i+2:])), nil
 }
 
 // alive reports whether pid runs and is not a zombie (daemons whose parent
 // ended are reaped late by PID 1).
 func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	f, err := stat(pid)
+	return err == nil && len(f) > 0 && f[0] != "Z"
+}
+
+// startTime is the process's start time in clock ticks after boot (field
+// 22 of /proc/PID/stat).
+func startTime(pid int) (uint64, error) {
+	f, err := stat(pid)
 	if err != nil {
-		return false
+		return 0, err
 	}
-	// pid (comm) state ...: comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
+	if len(f) < 20 {
+		return 0, fmt.Errorf("realnode: /proc/%d/stat: unexpected format", pid)
 	}
-	return b[i+2] != 'Z'
+	return strconv.ParseUint(f[19], 10, 64) // field 22, the 20th after the name
 }
 
 // stop signals the daemon (SIGTERM unless sig says otherwise), waits up to
-// 10 s, then kills it.
+// 10 s, then kills it. The pid file stays when even that fails.
 func (n *Node) stop(name string, sig syscall.Signal) {
 	pidFile := n.path("run", "pids", name)
-	defer func() { _ = os.Remove(pidFile) }()
 	pid, ok := n.pid(name)
 	if !ok {
+		_ = os.Remove(pidFile)
 		return
 	}
+	defer func() {
+		if !alive(pid) {
+			_ = os.Remove(pidFile)
+		}
+	}()
 	_ = syscall.Kill(pid, sig)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if !alive(pid) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,8 +41,17 @@ func (n *Node) Down(ctx context.Context) error {
 	n.stop("containerd", syscall.SIGTERM)
 	n.stop("kube-apiserver", syscall.SIGTERM)
 	n.stop("etcd", syscall.SIGTERM)
-	errs = append(errs, n.unmountAll(), n.ns.remove(), removeCgroups(), n.removeHostPaths())
-	_ = os.Remove(ownerFile)
+	// The machine-wide leftovers are this node's only when it is the
+	// machine's node (or none is): never clean up under another's feet.
+	mine := n.ownsMachine()
+	if mine {
+		killContainers() // what the CRI could not remove (containerd was gone)
+	}
+	errs = append(errs, n.unmountAll(), n.ns.remove())
+	if mine {
+		errs = append(errs, removeCgroups(), n.removeHostPaths())
+		_ = os.Remove(ownerFile)
+	}
 	n.logf("down after %.1f s", time.Since(start).Seconds())
 	return errors.Join(errs...)
 }
@@ -138,6 +148,37 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// ownsMachine reports whether the machine's owner record names this node,
+// or names none.
+func (n *Node) ownsMachine() bool {
+	b, err := os.ReadFile(ownerFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	return err == nil && strings.TrimSpace(string(b)) == n.opts.Dir
+}
+
+// killContainers kills the processes left in the kubelet's and runc's
+// cgroups (containers whose runtime is gone), so that the cgroups and the
+// mounts can go.
+func killContainers() {
+	for _, root := range cgroupDirs() {
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+				return nil //nolint:nilerr // a cgroup that went meanwhile: go on
+			}
+			b, _ := os.ReadFile(p)
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			return nil
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // let the kernel reap them before rmdir
 }
 
 // cgroupDirs are the cgroups the kubelet (/kubepods) and runc (/k8s.io)

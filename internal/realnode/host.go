@@ -142,7 +142,7 @@ func (n *Node) processes() []string {
 			continue
 		}
 		base := filepath.Base(exe)
-		if strings.HasPrefix(exe, n.opts.NodeBins) || strings.HasPrefix(exe, n.opts.TestBins) ||
+		if strings.HasPrefix(exe, n.opts.NodeBins+"/") || strings.HasPrefix(exe, n.opts.TestBins+"/") ||
 			base == "containerd" || strings.HasPrefix(base, "containerd-shim") {
 			out = append(out, base+" (pid "+e.Name()+")")
 		}

@@ -123,6 +123,9 @@ func (n *Node) Up(ctx context.Context) error {
 	}
 	defer unlock()
 	start := time.Now()
+	if err := os.MkdirAll(n.opts.Dir, 0o700); err != nil {
+		return fmt.Errorf("realnode: %w", err)
+	}
 	if err := n.ns.create(ctx); err != nil {
 		return err
 	}
@@ -211,9 +214,19 @@ func (n *Node) startContainerd(ctx context.Context) error {
 		return fmt.Errorf("realnode: no images in %s: build them first (realnode images)", n.path("images"))
 	}
 	for _, img := range images {
-		if out, err := n.ctr(ctx, "-n", "k8s.io", "images", "import", img).CombinedOutput(); err != nil {
-			return fmt.Errorf("realnode: import %s: %w: %s", img, err, strings.TrimSpace(string(out)))
+		if err := n.ImportImage(ctx, img); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// ImportImage loads the images of a tarball (`docker save` or OCI layout,
+// as make image writes) into the node's containerd, where the kubelet
+// finds them without a registry.
+func (n *Node) ImportImage(ctx context.Context, file string) error {
+	if out, err := n.ctr(ctx, "-n", "k8s.io", "images", "import", file).CombinedOutput(); err != nil {
+		return fmt.Errorf("realnode: import %s: %w: %s", file, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 )
 
 // Network of the node.
@@ -25,9 +26,35 @@ const (
 	APIServerPort = 6443
 )
 
+// DefaultDir is the default of Options.Dir.
+const DefaultDir = "/var/lib/connectors-realnode"
+
+// checkDir refuses a state directory another user could have planted or
+// could write into: as root, Up runs and signals what it finds there.
+func checkDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("realnode: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("realnode: the state directory %s is not a directory", dir)
+	case !ok || st.Uid != 0:
+		return fmt.Errorf("realnode: the state directory %s is not owned by root", dir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("realnode: the state directory %s is writable by others (mode %o)", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
 // Options configure a node.
 type Options struct {
-	// Dir holds all state. Default $TMPDIR/connectors-realnode.
+	// Dir holds all state; it must be root's and not writable by others (Up
+	// creates it with mode 0700). Default /var/lib/connectors-realnode.
 	Dir string
 	// NodeBins holds kubelet, kube-controller-manager, kube-scheduler,
 	// kube-proxy, crictl, coredns, pause and static/ kubectls
@@ -53,11 +80,18 @@ func (o *Options) defaults() error {
 		return errors.New("realnode: Options.NodeBins and .TestBins are required")
 	}
 	if o.Dir == "" {
-		o.Dir = filepath.Join(os.TempDir(), "connectors-realnode")
+		o.Dir = DefaultDir
 	}
-	var err error
-	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
-		return fmt.Errorf("realnode: %w", err)
+	// Paths as /proc and mountinfo show them: resolved.
+	for _, p := range []*string{&o.Dir, &o.NodeBins, &o.TestBins} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("realnode: %w", err)
+		}
+		if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = resolved
+		}
+		*p = abs
 	}
 	if o.Name == "" {
 		o.Name = "realnode"
@@ -82,6 +116,9 @@ func Check(o Options) error {
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("realnode: a real node needs root (network namespaces, mounts, cgroups)")
+	}
+	if err := checkDir(o.Dir); err != nil {
+		return err
 	}
 	var missing []error
 	need := func(path, from string) {
