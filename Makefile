@@ -20,8 +20,8 @@ help: ## List the targets.
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## Build bin/connectors.
-	go build -ldflags "-X github.com/connectors-io/connectors/internal/version.version=$(VERSION)" \
+build: ## Build bin/connectors (static: the image has no C library).
+	CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/connectors-io/connectors/internal/version.version=$(VERSION)" \
 		-o bin/connectors ./cmd/connectors
 
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
@@ -47,6 +47,16 @@ verify: $(CONTROLLER_GEN) $(GOLANGCI_LINT) ## Fail on stale generated code, gofm
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
+IMAGE     ?= ghcr.io/connectors-io/connectors
+IMAGE_TAG ?= $(VERSION)
+
+.PHONY: image
+image: build ## Build the image (no Docker daemon) into bin/connectors-image.tar; load it into the real node when it is up.
+	go run ./hack/image -binary bin/connectors -ref $(IMAGE):$(IMAGE_TAG) -version $(VERSION) \
+		-revision $$(git rev-parse HEAD 2>/dev/null || true) -o bin/connectors-image.tar
+	@if [[ $$(id -u) == 0 ]] && hack/realnode.sh status 2>/dev/null | grep -q '^containerd .*running'; then \
+		hack/realnode.sh import bin/connectors-image.tar && echo "loaded into the real node"; fi
+
 .PHONY: demo
 demo: build ## Walk the quick start on a local control plane (connectors dev + kubectl).
 	hack/demo.sh
@@ -68,7 +78,7 @@ realnode-down: ## Stop the real node and clean the host.
 # Build tags of the test tiers: unit tests have none and need nothing
 # external; integration tests need the test bed (kube-apiserver + etcd,
 # redis-server, kubectl, helm); e2e tests run the built binary.
-TEST_ENV := CONNECTORS_BIN=$(CURDIR)/bin/connectors
+TEST_ENV := CONNECTORS_BIN=$(CURDIR)/bin/connectors CONNECTORS_IMAGE=$(CURDIR)/bin/connectors-image.tar
 
 .PHONY: test-unit
 test-unit: ## Run the unit tests (no test bed, no binary).
@@ -79,11 +89,11 @@ test-integration: test-bins ## Run the unit and integration tests against a real
 	go test $(GO_TEST_FLAGS) -count=1 -tags integration $$(go list ./... | grep -v /test/e2e)
 
 .PHONY: test-e2e
-test-e2e: test-bins node-bins build ## Run the end-to-end tests: the binary as a user runs it, on a real node (root).
+test-e2e: test-bins node-bins build image ## Run the end-to-end tests: the binary as a user runs it, on a real node (root).
 	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -timeout 40m -tags e2e ./test/e2e/...
 
 .PHONY: test
-test: test-bins node-bins build ## Run every test: unit, integration and e2e (one go test run; root for the real node).
+test: test-bins node-bins build image ## Run every test: unit, integration and e2e (one go test run; root for the real node).
 	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -timeout 40m -tags integration,e2e ./...
 
 .PHONY: clean

@@ -11,3 +11,7 @@ rm -f chart/crds/*.yaml
 # +kubebuilder:rbac markers of the packages they run.
 mkdir -p chart/rbac
 "${CONTROLLER_GEN}" rbac:roleName=connectors-controller paths=./reconciler/... paths=./tokens/... paths=./control/... output:rbac:artifacts:config=chart/rbac
+# The ClusterRoles of the gateway and of the CSI driver, from the markers of
+# gateway/rbac.go and csi/rbac.go.
+"${CONTROLLER_GEN}" rbac:roleName=connectors-gateway paths=./gateway/... output:rbac:stdout >chart/rbac/gateway-role.yaml
+"${CONTROLLER_GEN}" rbac:roleName=connectors-csi paths=./csi/... output:rbac:stdout >chart/rbac/csi-role.yaml

@@ -221,3 +221,17 @@ func WriteTarball(file string, images map[string]v1.Image) error {
 	}
 	return nil
 }
+
+// Tags returns the references (repository:tag) of the images in a tarball
+// that WriteTarball (or `docker save`) wrote.
+func Tags(file string) ([]string, error) {
+	m, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(file) })
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: read %s: %w", file, err)
+	}
+	var tags []string
+	for _, d := range m {
+		tags = append(tags, d.RepoTags...)
+	}
+	return tags, nil
+}

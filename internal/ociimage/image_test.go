@@ -44,6 +44,9 @@ func TestAnImageHoldsItsFilesAndConfigAndIsDeterministic(t *testing.T) {
 	if err := ociimage.WriteTarball(file, map[string]v1.Image{"docker.io/example/tool:1.0": img}); err != nil {
 		t.Fatal(err)
 	}
+	if tags, err := ociimage.Tags(file); err != nil || len(tags) != 1 || tags[0] != "docker.io/example/tool:1.0" {
+		t.Errorf("Tags = %v, %v; want the one reference", tags, err)
+	}
 	tag, _ := name.NewTag("docker.io/example/tool:1.0")
 	read, err := tarball.ImageFromPath(file, &tag)
 	if err != nil {

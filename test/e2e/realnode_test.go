@@ -114,88 +114,11 @@ func TestTheQuickStartOnARealNode(t *testing.T) {
 	// The kubelet's tokens for the driver live 10 minutes, the API
 	// server's minimum, so that a refresh happens within the test.
 	conn := rn.InstallConnectors(t, testbed.InstallOptions{Binary: binary(t), TokenExpiration: 10 * time.Minute})
-	const ns = "k8s-connector-demo"
 	k := func(stdin string, args ...string) string { t.Helper(); return rn.MustRun(t, stdin, args...) }
-
-	// 1. The namespace, and the target's credential: a ServiceAccount of
-	// the node's own cluster that may list pods.
-	k("", "create", "ns", ns)
-	k("", "create", "serviceaccount", "demo-reader", "-n", ns)
-	k("", "create", "clusterrole", "demo-pod-reader", "--verb=get,list,watch", "--resource=pods,namespaces")
-	k("", "create", "clusterrolebinding", "demo-pod-reader", "--clusterrole=demo-pod-reader", "--serviceaccount="+ns+":demo-reader")
-	target := strings.TrimSpace(k("", "create", "token", "demo-reader", "-n", ns, "--duration=2h"))
-	address := fmt.Sprintf("https://%s:6443", rn.NodeIP())
-
-	// 2. The Secret and the Connector as written, address and token replaced.
-	k(testbed.QuickstartManifests(target, address), "apply", "-n", ns, "-f", "-")
-	k("", "wait", "--for=condition=Ready", "connector/k8s-connector", "-n", ns, "--timeout=120s")
-	t.Run("kubectl get connector shows the connector Ready", func(t *testing.T) {
-		out := k("", "get", "connector", "k8s-connector", "-n", ns)
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") {
-			t.Fatalf("kubectl get connector printed:\n%s", out)
-		}
-		row := strings.Fields(lines[1])
-		if len(row) < 4 || row[0] != "k8s-connector" || row[1] != "k8s" || row[2] != address || row[3] != "True" {
-			t.Errorf("row %q, want k8s-connector k8s %s True", lines[1], address)
-		}
-	})
-	rn.WaitFor(t, "the default ServiceAccount of "+ns, func() error {
-		_, err := rn.Run(t.Context(), "", "get", "sa", "default", "-n", ns)
-		return err
-	})
-
-	// A pod that keeps using the connector across its first token's expiry.
-	k(podWithTheKubeconfig("refresher", "while true; do if kubectl get --raw /version >/dev/null 2>&1; then echo ok $(date +%s); else echo fail $(date +%s); fi; sleep 15; done", "10m"),
-		"apply", "-n", ns, "-f", "-")
-
-	t.Run("the Job of the quick start lists the pods of all namespaces", func(t *testing.T) {
-		k(quickstartJob, "apply", "-n", ns, "-f", "-")
-		k("", "wait", "--for=condition=Complete", "job/k8s-access", "-n", ns, "--timeout=180s")
-		logs := k("", "logs", "job/k8s-access", "-n", ns)
-		if !strings.Contains(logs, "NAMESPACE") || !strings.Contains(logs, ns) || !strings.Contains(logs, "k8s-access-") {
-			t.Errorf("kubectl logs job/k8s-access:\n%s", logs)
-		}
-		if strings.Contains(logs, target) {
-			t.Error("the Job's logs hold the target's token")
-		}
-	})
-	t.Run("the request reached the target through the gateway, which audited it", func(t *testing.T) {
-		audit := readLog(t, rn.LogsDir()+"/connectors-gateway.log")
-		if !strings.Contains(audit, `"protocol":"connect","target":"`+rn.NodeIP()+`:6443"`) ||
-			!strings.Contains(audit, `"path":"/api/v1/pods"`) || !strings.Contains(audit, `"podName":"k8s-access-`) {
-			t.Errorf("no audit lines of the Job's CONNECT and pod list in the gateway's log")
-		}
-		if strings.Contains(audit, target) {
-			t.Error("the gateway's log holds the target's token")
-		}
-	})
-
-	// 4. The pod of the quick start that shows its kubeconfig.
-	k(podWithTheKubeconfig("inspect-k8s-access", "sleep 3600", ""), "apply", "-n", ns, "-f", "-")
-	k("", "wait", "--for=condition=Ready", "pod/inspect-k8s-access", "-n", ns, "--timeout=120s")
-	t.Run("kubectl exec shows the quick start's kubeconfig, its proxy host resolved by cluster DNS", func(t *testing.T) {
-		raw := k("", "exec", "inspect-k8s-access", "-n", ns, "--", "cat", "/opt/kube/kubeconfig")
-		cfg, err := clientcmd.Load([]byte(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cluster := cfg.Clusters["k8s"]
-		if cluster == nil || cluster.Server != address || cfg.AuthInfos["k8s"] == nil || cfg.AuthInfos["k8s"].Token != "fake-token" || cfg.CurrentContext != "k8s" {
-			t.Fatalf("the mounted kubeconfig is not the quick start's (server %s)", address)
-		}
-		if !strings.HasPrefix(cluster.ProxyURL, "http://"+ns+"%2Fk8s-connector:") || !strings.HasSuffix(cluster.ProxyURL, "@c-k8s-connector."+ns+".svc.cluster.local") {
-			t.Errorf("proxy-url does not name the user %s/k8s-connector and the host c-k8s-connector.%s.svc.cluster.local", ns, ns)
-		}
-		if strings.Contains(raw, target) {
-			t.Error("the mounted kubeconfig holds the target's token")
-		}
-		dns := k("", "exec", "inspect-k8s-access", "-n", ns, "--", "nslookup", "c-k8s-connector."+ns+".svc.cluster.local")
-		svc := k("", "get", "service", "connectors-proxy-service", "-n", conn.Namespace, "-o", "jsonpath={.spec.clusterIP}")
-		if !strings.Contains(dns, "connectors-proxy-service."+conn.Namespace+".svc.cluster.local") || !strings.Contains(dns, "Address: "+svc) {
-			t.Errorf("inside the pod, c-k8s-connector does not resolve through the CNAME to the gateway's Service %s:\n%s", svc, dns)
-		}
-	})
+	// A pod that keeps using the connector across its first token's expiry,
+	// started first: its wait is the longest.
+	ns, address := walkQuickStart(t, rn, conn, func(t *testing.T) string { return readLog(t, rn.LogsDir()+"/connectors-gateway.log") },
+		podWithTheKubeconfig("refresher", "while true; do if kubectl get --raw /version >/dev/null 2>&1; then echo ok $(date +%s); else echo fail $(date +%s); fi; sleep 15; done", "10m"))
 
 	t.Run("a deleted pod's token is refused by the gateway within 2 s of the pod being gone", func(t *testing.T) {
 		k(podWithTheKubeconfig("revoked", "sleep 3600", ""), "apply", "-n", ns, "-f", "-")
@@ -253,6 +176,99 @@ func TestTheQuickStartOnARealNode(t *testing.T) {
 			t.Errorf("%d calls of the pod failed", fails)
 		}
 	})
+}
+
+// walkQuickStart walks the quick start on a node where Connectors run: the
+// namespace and the target's credential (a ServiceAccount of the node's own
+// cluster that may list pods), the Secret and the Connector as written
+// (address and token replaced), the Job, and the inspect-k8s-access pod,
+// checking what the quick start shows. gatewayLog returns the gateway's
+// log; first, when set, is a pod applied as soon as the namespace can run
+// pods. It returns the namespace and the target's address.
+func walkQuickStart(t *testing.T, rn *testbed.RealNode, conn *testbed.Connectors, gatewayLog func(*testing.T) string, first string) (string, string) {
+	t.Helper()
+	const ns = "k8s-connector-demo"
+	k := func(stdin string, args ...string) string { t.Helper(); return rn.MustRun(t, stdin, args...) }
+
+	// 1. The namespace, and the target's credential.
+	k("", "create", "ns", ns)
+	k("", "create", "serviceaccount", "demo-reader", "-n", ns)
+	k("", "create", "clusterrole", "demo-pod-reader", "--verb=get,list,watch", "--resource=pods,namespaces")
+	k("", "create", "clusterrolebinding", "demo-pod-reader", "--clusterrole=demo-pod-reader", "--serviceaccount="+ns+":demo-reader")
+	target := strings.TrimSpace(k("", "create", "token", "demo-reader", "-n", ns, "--duration=2h"))
+	address := fmt.Sprintf("https://%s:6443", rn.NodeIP())
+
+	// 2. The Secret and the Connector as written, address and token replaced.
+	k(testbed.QuickstartManifests(target, address), "apply", "-n", ns, "-f", "-")
+	k("", "wait", "--for=condition=Ready", "connector/k8s-connector", "-n", ns, "--timeout=120s")
+	t.Run("kubectl get connector shows the connector Ready", func(t *testing.T) {
+		out := k("", "get", "connector", "k8s-connector", "-n", ns)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") {
+			t.Fatalf("kubectl get connector printed:\n%s", out)
+		}
+		row := strings.Fields(lines[1])
+		if len(row) < 4 || row[0] != "k8s-connector" || row[1] != "k8s" || row[2] != address || row[3] != "True" {
+			t.Errorf("row %q, want k8s-connector k8s %s True", lines[1], address)
+		}
+	})
+	rn.WaitFor(t, "the default ServiceAccount of "+ns, func() error {
+		_, err := rn.Run(t.Context(), "", "get", "sa", "default", "-n", ns)
+		return err
+	})
+	if first != "" {
+		k(first, "apply", "-n", ns, "-f", "-")
+	}
+
+	// 3. The Job.
+	t.Run("the Job of the quick start lists the pods of all namespaces", func(t *testing.T) {
+		k(quickstartJob, "apply", "-n", ns, "-f", "-")
+		k("", "wait", "--for=condition=Complete", "job/k8s-access", "-n", ns, "--timeout=180s")
+		logs := k("", "logs", "job/k8s-access", "-n", ns)
+		if !strings.Contains(logs, "NAMESPACE") || !strings.Contains(logs, ns) || !strings.Contains(logs, "k8s-access-") {
+			t.Errorf("kubectl logs job/k8s-access:\n%s", logs)
+		}
+		if strings.Contains(logs, target) {
+			t.Error("the Job's logs hold the target's token")
+		}
+	})
+	t.Run("the request reached the target through the gateway, which audited it", func(t *testing.T) {
+		audit := gatewayLog(t)
+		if !strings.Contains(audit, `"protocol":"connect","target":"`+rn.NodeIP()+`:6443"`) ||
+			!strings.Contains(audit, `"path":"/api/v1/pods"`) || !strings.Contains(audit, `"podName":"k8s-access-`) {
+			t.Errorf("no audit lines of the Job's CONNECT and pod list in the gateway's log")
+		}
+		if strings.Contains(audit, target) {
+			t.Error("the gateway's log holds the target's token")
+		}
+	})
+
+	// 4. The pod of the quick start that shows its kubeconfig.
+	k(podWithTheKubeconfig("inspect-k8s-access", "sleep 3600", ""), "apply", "-n", ns, "-f", "-")
+	k("", "wait", "--for=condition=Ready", "pod/inspect-k8s-access", "-n", ns, "--timeout=120s")
+	t.Run("kubectl exec shows the quick start's kubeconfig, its proxy host resolved by cluster DNS", func(t *testing.T) {
+		raw := k("", "exec", "inspect-k8s-access", "-n", ns, "--", "cat", "/opt/kube/kubeconfig")
+		cfg, err := clientcmd.Load([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cluster := cfg.Clusters["k8s"]
+		if cluster == nil || cluster.Server != address || cfg.AuthInfos["k8s"] == nil || cfg.AuthInfos["k8s"].Token != "fake-token" || cfg.CurrentContext != "k8s" {
+			t.Fatalf("the mounted kubeconfig is not the quick start's (server %s)", address)
+		}
+		if !strings.HasPrefix(cluster.ProxyURL, "http://"+ns+"%2Fk8s-connector:") || !strings.HasSuffix(cluster.ProxyURL, "@c-k8s-connector."+ns+".svc.cluster.local") {
+			t.Errorf("proxy-url does not name the user %s/k8s-connector and the host c-k8s-connector.%s.svc.cluster.local", ns, ns)
+		}
+		if strings.Contains(raw, target) {
+			t.Error("the mounted kubeconfig holds the target's token")
+		}
+		dns := k("", "exec", "inspect-k8s-access", "-n", ns, "--", "nslookup", "c-k8s-connector."+ns+".svc.cluster.local")
+		svc := k("", "get", "service", "connectors-proxy-service", "-n", conn.Namespace, "-o", "jsonpath={.spec.clusterIP}")
+		if !strings.Contains(dns, "connectors-proxy-service."+conn.Namespace+".svc.cluster.local") || !strings.Contains(dns, "Address: "+svc) {
+			t.Errorf("inside the pod, c-k8s-connector does not resolve through the CNAME to the gateway's Service %s:\n%s", svc, dns)
+		}
+	})
+	return ns, address
 }
 
 // connectThroughTheGateway sends CONNECT to the target with the pod token
