@@ -28,6 +28,14 @@ func (c *LogCapture) Logger(name string) logr.Logger {
 	}, funcr.Options{Verbosity: 10}).WithName(name)
 }
 
+// Write records output of a process (its stdout and stderr), so that a
+// capture is also an io.Writer for exec.Cmd.
+func (c *LogCapture) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lines.Write(p)
+}
+
 // Secret registers a value that no log line may contain (values shorter
 // than 8 bytes are ignored: they would match by chance).
 func (c *LogCapture) Secret(s string) {
