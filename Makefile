@@ -57,9 +57,11 @@ image: build ## Build the image (no Docker daemon) into bin/connectors-image.tar
 	@if [[ $$(id -u) == 0 ]] && hack/realnode.sh status 2>/dev/null | grep -q '^containerd .*running'; then \
 		hack/realnode.sh import bin/connectors-image.tar && echo "loaded into the real node"; fi
 
-.PHONY: demo
-demo: build ## Walk the quick start on a local control plane (connectors dev + kubectl).
-	hack/demo.sh
+.PHONY: demo demo-dev
+demo: test-bins node-bins image ## Walk the quick start on a real node installed with helm, then tear it down (root).
+	IMAGE=$(IMAGE) IMAGE_TAG=$(IMAGE_TAG) hack/demo.sh
+demo-dev: build ## Walk the quick start on a local control plane (connectors dev + kubectl; no root).
+	hack/demo-dev.sh
 
 .PHONY: test-bins
 test-bins: ## Build (once, cached outside the tree) etcd, kube-apiserver, kubectl and helm.

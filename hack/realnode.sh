@@ -2,7 +2,7 @@
 # realnode.sh: the test bed's real single-node cluster (internal/realnode):
 # kubelet, containerd, CNI and cluster DNS in a private network namespace.
 #
-#   hack/realnode.sh up|down|purge|status|images
+#   hack/realnode.sh up|down|purge|status|env|images
 #   hack/realnode.sh import IMAGE.tar  load an image tarball (make image) into the node
 #   hack/realnode.sh kubectl ARGS...   kubectl inside the node's namespace, as admin
 #   hack/realnode.sh exec CMD...       any command inside the namespace (KUBECONFIG set)

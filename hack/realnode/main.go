@@ -6,6 +6,7 @@
 //	realnode [flags] down      stop everything and leave the host as it was
 //	realnode [flags] purge     down, then remove the state (PKI, etcd data)
 //	realnode [flags] status    the daemons and their pids
+//	realnode [flags] env       shell variables naming the node (its IP, kubelet root, CA, kubeconfig)
 //	realnode [flags] images    (re)build the local images
 //	realnode [flags] import F  load the images of tarball F into the node (make image)
 //	realnode [flags] kubectl … kubectl inside the node's namespace, as admin
@@ -22,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/connectors-io/connectors/internal/localcluster"
@@ -47,7 +49,7 @@ func run(ctx context.Context, args []string) int {
 		return 2
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: realnode [flags] up|down|purge|status|images|import FILE|kubectl ARGS|exec CMD")
+		fmt.Fprintln(os.Stderr, "usage: realnode [flags] up|down|purge|status|env|images|import FILE|kubectl ARGS|exec CMD")
 		return 2
 	}
 	n, err := realnode.New(opts)
@@ -95,6 +97,15 @@ func run(ctx context.Context, args []string) int {
 			}
 		}
 		return 0
+	case "env":
+		// Shell-quoted, for eval "$(realnode env)" (hack/demo.sh).
+		for _, kv := range [][2]string{
+			{"REALNODE_NODE_IP", n.NodeIP()}, {"REALNODE_KUBELET_ROOT", n.KubeletRoot()},
+			{"REALNODE_CA_FILE", n.CAFile()}, {"REALNODE_KUBECONFIG", n.Kubeconfig()},
+		} {
+			fmt.Printf("%s=%s\n", kv[0], shellQuote(kv[1]))
+		}
+		return 0
 	case "kubectl":
 		return passthrough(n.Command(ctx, "kubectl", rest...))
 	case "exec":
@@ -104,7 +115,7 @@ func run(ctx context.Context, args []string) int {
 		}
 		return passthrough(n.Command(ctx, rest[0], rest[1:]...))
 	default:
-		fmt.Fprintf(os.Stderr, "realnode: unknown verb %q: use up, down, purge, status, images, import, kubectl or exec\n", verb)
+		fmt.Fprintf(os.Stderr, "realnode: unknown verb %q: use up, down, purge, status, env, images, import, kubectl or exec\n", verb)
 		return 2
 	}
 }
@@ -137,4 +148,9 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -61,7 +61,10 @@ func (n *Node) KubeletRoot() string { return n.kubeletRoot() }
 
 // CA is the cluster CA certificate (PEM): the API server's and the
 // kubelet's serving certificates are signed by it.
-func (n *Node) CA() ([]byte, error) { return os.ReadFile(n.path("pki", "ca.crt")) }
+func (n *Node) CA() ([]byte, error) { return os.ReadFile(n.CAFile()) }
+
+// CAFile is the file of CA.
+func (n *Node) CAFile() string { return n.path("pki", "ca.crt") }
 
 // LogsDir holds one log file per daemon.
 func (n *Node) LogsDir() string { return n.path("logs") }
