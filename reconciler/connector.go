@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +32,7 @@ import (
 // ConnectorReconciler reconciles the status of one Connector per call.
 type ConnectorReconciler struct {
 	opts Options
+	cel  *probeCEL
 }
 
 var _ reconcile.Reconciler = (*ConnectorReconciler)(nil)
@@ -40,7 +42,11 @@ func NewConnectorReconciler(opts Options) (*ConnectorReconciler, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	return &ConnectorReconciler{opts: opts}, nil
+	judge, err := newProbeCEL()
+	if err != nil {
+		return nil, err
+	}
+	return &ConnectorReconciler{opts: opts, cel: judge}, nil
 }
 
 // retryNotReady is how soon a connector that is not Ready is probed again
@@ -251,6 +257,10 @@ func (r *ConnectorReconciler) checkLiveness(ctx context.Context, c *connectorsv1
 	switch {
 	case out.err != nil:
 		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed, "liveness probe %s: %s", out.target, out.err), pool, nil
+	case out.cel != "":
+		if pass, why := r.judge(ctx, out); !pass {
+			return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed, "liveness probe %s answered %d %s, and %s", out.target, out.status, http.StatusText(out.status), why), pool, nil
+		}
 	case out.status < 200 || out.status > 299:
 		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed,
 			"liveness probe %s answered %d %s, want a 2xx status", out.target, out.status, http.StatusText(out.status)), pool, nil
@@ -277,6 +287,10 @@ func (r *ConnectorReconciler) checkAuth(ctx context.Context, c *connectorsv1alph
 	switch {
 	case out.err != nil:
 		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed, "auth probe %s: %s", out.target, out.err)
+	case out.cel != "":
+		if pass, why := r.judge(ctx, out); !pass {
+			return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed, "auth probe %s answered %d %s, and %s", out.target, out.status, http.StatusText(out.status), why)
+		}
 	case out.status == http.StatusUnauthorized || out.status == http.StatusForbidden:
 		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed,
 			"auth probe %s answered %d %s: the credential in Secret %s is not accepted by the target", out.target, out.status, http.StatusText(out.status), secretName(c))
@@ -285,6 +299,30 @@ func (r *ConnectorReconciler) checkAuth(ctx context.Context, c *connectorsv1alph
 			"auth probe %s answered %d %s, want a 2xx status", out.target, out.status, http.StatusText(out.status))
 	}
 	return ok(t)
+}
+
+// judge evaluates the probe's response.cel on its answer; why says what
+// failed, for the condition's message.
+func (r *ConnectorReconciler) judge(ctx context.Context, out probeOutcome) (pass bool, why string) {
+	pass, err := r.cel.eval(ctx, out.cel, out.status, out.header, out.body)
+	switch {
+	case err != nil:
+		return false, fmt.Sprintf("its response.cel %q %s", out.cel, truncate(err.Error(), 200))
+	case !pass:
+		return false, fmt.Sprintf("its response.cel %q is false", out.cel)
+	}
+	return true, ""
+}
+
+// truncate bounds a message to n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func secretName(c *connectorsv1alpha1.Connector) string {

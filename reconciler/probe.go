@@ -77,7 +77,15 @@ type probeOutcome struct {
 	err error
 	// target is METHOD URL for messages (no query, no credentials).
 	target string
+	// cel is the probe's response.cel, which judges the answer instead of
+	// the 2xx rule; header and body are kept for it (the body bounded).
+	cel    string
+	header http.Header
+	body   []byte
 }
+
+// maxProbeBody bounds the body a probe reads for its response.cel.
+const maxProbeBody = 256 << 10
 
 // runProbe sends the probe request against the connector's address and
 // reports the answer. A 2xx status is success.
@@ -91,11 +99,13 @@ func (r *ConnectorReconciler) runProbe(ctx context.Context, p *connectorsv1alpha
 		return probeOutcome{err: err}
 	}
 	target := &url.URL{Scheme: addr.Scheme, Host: addr.Host}
+	// The original's rule: an explicit scheme wins; without one, the
+	// address's scheme when the probe keeps the address's host, else http.
+	if p.Host != "" && p.Host != addr.Host {
+		target.Host, target.Scheme = p.Host, "http"
+	}
 	if p.Scheme != "" {
 		target.Scheme = strings.ToLower(p.Scheme)
-	}
-	if p.Host != "" {
-		target.Host = p.Host
 	}
 	ref, err := url.Parse(path)
 	if err != nil {
@@ -132,6 +142,15 @@ func (r *ConnectorReconciler) runProbe(ctx context.Context, p *connectorsv1alpha
 	if err != nil {
 		out.err = describeDialError(err)
 		return out
+	}
+	if p.Response != nil && strings.TrimSpace(p.Response.CEL) != "" {
+		out.cel, out.header = strings.TrimSpace(p.Response.CEL), resp.Header
+		out.body, err = io.ReadAll(io.LimitReader(resp.Body, maxProbeBody))
+		if err != nil {
+			_ = resp.Body.Close()
+			out.err = fmt.Errorf("read the answer: %w", err)
+			return out
+		}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()

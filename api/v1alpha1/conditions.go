@@ -82,6 +82,11 @@ type Condition struct {
 	// Message explains the status to a human and says how to fix a problem.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Severity of a condition that is not True: empty (Error) or Warning or
+	// Info; conditions outside Ready (CACertReady) are Info.
+	// +optional
+	// +kubebuilder:validation:Enum="";Error;Warning;Info
+	Severity string `json:"severity,omitempty"`
 	// LastTransitionTime is when Status last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`

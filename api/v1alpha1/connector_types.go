@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Connector names a target system (its address) and the Secret holding the
@@ -99,8 +100,11 @@ type ConnectorAuth struct {
 	Params []Param `json:"params,omitempty"`
 }
 
-// SecretReference points at a Secret. The namespace defaults to the
-// connector's own and, when set, must equal it.
+// SecretReference points at a Secret, with the fields of a
+// corev1.ObjectReference as the original accepts them; only Name and
+// Namespace are used. The namespace defaults to the connector's own and,
+// when set, must equal it.
+// +structType=atomic
 type SecretReference struct {
 	// Name of the Secret.
 	// +kubebuilder:validation:MinLength=1
@@ -108,6 +112,21 @@ type SecretReference struct {
 	// Namespace of the Secret; defaults to the connector's namespace.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
+	// Kind of the referent (Secret); accepted and not used.
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// APIVersion of the referent (v1); accepted and not used.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+	// UID of the referent; accepted and not used.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
+	// ResourceVersion of the referent; accepted and not used.
+	// +optional
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+	// FieldPath within the referent; accepted and not used.
+	// +optional
+	FieldPath string `json:"fieldPath,omitempty"`
 }
 
 // LocalSecretReference points at a Secret in the referrer's namespace.
@@ -122,6 +141,9 @@ type ConnectorStatus struct {
 	// ObservedGeneration is the metadata.generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Annotations are status annotations (Knative duck status).
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Conditions are ConnectorClassReady, SecretReady, LivenessReady,
 	// AuthReady, ProxyServiceReady and their aggregate Ready.
 	// +optional
@@ -132,6 +154,17 @@ type ConnectorStatus struct {
 	// gateway, set once ProxyServiceReady is True.
 	// +optional
 	Proxy *ProxyStatus `json:"proxy,omitempty"`
+	// API is where the class's API serves this connector.
+	// +optional
+	API *ConnectorAPIStatus `json:"api,omitempty"`
+}
+
+// ConnectorAPIStatus locates a connector's API.
+type ConnectorAPIStatus struct {
+	// Path of the connector's API, relative to the cluster's ingress, for
+	// example /connectors/v1alpha1/<namespace>/<name>/path.
+	// +optional
+	Path string `json:"path,omitempty"`
 }
 
 // ProxyStatus holds the proxy addresses of a connector or class.
@@ -141,8 +174,11 @@ type ProxyStatus struct {
 	HTTPAddress *Addressable `json:"httpAddress,omitempty"`
 }
 
-// Addressable is a resolved address.
+// Addressable is a resolved address, as Knative's duckv1.Addressable.
 type Addressable struct {
+	// Name of the address.
+	// +optional
+	Name *string `json:"name,omitempty"`
 	// URL is the address, for example
 	// http://c-k8s-connector.k8s-connector-demo.svc.cluster.local.
 	// +optional
@@ -151,6 +187,9 @@ type Addressable struct {
 	// any.
 	// +optional
 	CACerts *string `json:"CACerts,omitempty"`
+	// Audience is the OIDC audience of the address.
+	// +optional
+	Audience *string `json:"audience,omitempty"`
 }
 
 // ConnectorList is a list of Connectors.

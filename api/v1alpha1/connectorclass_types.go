@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Well-known Secret types that need no declared params.
@@ -42,6 +43,11 @@ type ConnectorClassSpec struct {
 	// Address describes the connectors' spec.address.
 	// +optional
 	Address ClassAddress `json:"address,omitempty"`
+	// AddressExtensions declares further addresses connectors give in
+	// spec.addressExtensions (for example github's "api"); one without a
+	// default is required.
+	// +optional
+	AddressExtensions []ParamSpec `json:"addressExtensions,omitempty"`
 	// Params declares the parameters connectors of this class may or must
 	// give in spec.params.
 	// +optional
@@ -58,12 +64,12 @@ type ConnectorClassSpec struct {
 	AuthProbes []AuthProbe `json:"authProbes,omitempty"`
 	// API is the optional REST API service of the class.
 	// +optional
-	API *ClassEndpoint `json:"api,omitempty"`
+	API *ClassAPI `json:"api,omitempty"`
 	// Proxy is the proxy that serves the connectors of this class (for the
 	// k8s class: the shared gateway). Without it connectors get no proxy
 	// address (ProxyServiceReady reason NonProxy).
 	// +optional
-	Proxy *ClassEndpoint `json:"proxy,omitempty"`
+	Proxy *ClassProxy `json:"proxy,omitempty"`
 	// Configurations are named sets of templated files the CSI driver renders
 	// into workloads (for the k8s class: "kubeconfig").
 	// +optional
@@ -72,7 +78,8 @@ type ConnectorClassSpec struct {
 	Configurations []Configuration `json:"configurations,omitempty"`
 }
 
-// ClassAddress describes a class's address.
+// ClassAddress describes a class's address: a ParamSpec whose name may be
+// omitted (the original's schema requires it, its examples leave it out).
 type ClassAddress struct {
 	// Name of the address field, usually "address".
 	// +optional
@@ -80,6 +87,24 @@ type ClassAddress struct {
 	// Type of the address; "string" is supported.
 	// +optional
 	Type string `json:"type,omitempty"`
+	// Description tells users what the address is.
+	// +optional
+	Description string `json:"description,omitempty"`
+	// Default is an address used when a connector gives none (kept for the
+	// original's schema; spec.address is required on connectors here).
+	// +optional
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Default *ParamValue `json:"default,omitempty"`
+	// Enum lists the allowed values.
+	// +optional
+	Enum []string `json:"enum,omitempty"`
+	// Properties describe the keys of an object value.
+	// +optional
+	Properties map[string]PropertySpec `json:"properties,omitempty"`
+	// Annotations carry UI metadata.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // ClassAuth lists a class's authentication types.
@@ -103,6 +128,15 @@ type AuthType struct {
 	// Optional means a connector may omit the Secret.
 	// +optional
 	Optional bool `json:"optional,omitempty"`
+	// DisplayName names the type in user interfaces.
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+	// Description tells users what the type is for.
+	// +optional
+	Description string `json:"description,omitempty"`
+	// Annotations carry UI metadata.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Params are the keys the Secret must hold, for types other than the
 	// well-known ones.
 	// +optional
@@ -121,7 +155,7 @@ type AuthGenerator struct {
 }
 
 // Probe is an HTTP request (or a request to the class API) whose 2xx answer
-// means success.
+// (or, with http.response.cel, whose expression) means success.
 type Probe struct {
 	// HTTP probes the connector's address.
 	// +optional
@@ -141,6 +175,7 @@ type HTTPProbe struct {
 	Path string `json:"path,omitempty"`
 	// Scheme overrides the address's scheme.
 	// +optional
+	// +kubebuilder:validation:Enum=http;https
 	Scheme string `json:"scheme,omitempty"`
 	// Host overrides the address's host.
 	// +optional
@@ -154,7 +189,22 @@ type HTTPProbe struct {
 	DisableRedirect bool `json:"disableRedirect,omitempty"`
 	// HTTPHeaders are sent with the request.
 	// +optional
+	// +listType=atomic
 	HTTPHeaders []HTTPHeader `json:"httpHeaders,omitempty"`
+	// Response judges the answer; without it a 2xx status is success.
+	// +optional
+	Response *ProbeResponse `json:"response,omitempty"`
+}
+
+// ProbeResponse judges a probe's answer.
+type ProbeResponse struct {
+	// CEL is a boolean CEL expression over response.statusCode (int),
+	// response.headers (map of lists, canonical keys), response.body (the
+	// body parsed as JSON, null when it is not JSON) and
+	// response.bodyString; when given it replaces the 2xx rule, for example
+	// "response.statusCode == 200 && response.body.valid == true".
+	// +optional
+	CEL string `json:"cel,omitempty"`
 }
 
 // HTTPHeader is a request header.
@@ -181,19 +231,88 @@ type AuthProbe struct {
 	// Params are the values a connector must give in spec.auth.params.
 	// +optional
 	Params []ParamSpec `json:"params,omitempty"`
-	// Probe is the request.
-	Probe Probe `json:"probe"`
+	// Probe is the request; an entry without one only declares Params.
+	// +optional
+	Probe Probe `json:"probe,omitempty"`
 }
 
-// ClassEndpoint locates a service of the class: a Service reference, a URI,
-// or a Service plus a path URI.
-type ClassEndpoint struct {
-	// Ref points at the Service.
+// Destination locates a service of the class, as Knative's
+// duckv1.Destination: a reference, a URI, or a reference plus a path URI.
+type Destination struct {
+	// Ref points at the object (a Service) that serves.
 	// +optional
-	Ref *corev1.ObjectReference `json:"ref,omitempty"`
-	// URI is an absolute URL, or a path prefix when Ref is set.
+	Ref *KReference `json:"ref,omitempty"`
+	// URI is an absolute URL, or a path (with its query) relative to Ref.
 	// +optional
 	URI string `json:"uri,omitempty"`
+	// CACerts are PEM certificates to trust when the destination is HTTPS.
+	// +optional
+	CACerts *string `json:"CACerts,omitempty"`
+	// Audience is the OIDC audience of the destination.
+	// +optional
+	Audience *string `json:"audience,omitempty"`
+}
+
+// KReference refers to an object, as Knative's duckv1.KReference.
+type KReference struct {
+	// Kind of the referent, for example Service.
+	// +kubebuilder:validation:MinLength=1
+	Kind string `json:"kind"`
+	// Name of the referent.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Namespace of the referent (default: the install namespace for
+	// cluster-scoped classes).
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// APIVersion of the referent.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+	// Group of the referent, when APIVersion is not given.
+	// +optional
+	Group string `json:"group,omitempty"`
+	// Address names one of the referent's addresses.
+	// +optional
+	Address *string `json:"address,omitempty"`
+}
+
+// ClassProxy is the proxy of a class.
+type ClassProxy struct {
+	Destination `json:",inline"`
+	// AuthExtractor finds the caller's token in requests of the reverse
+	// proxy, where it is not in a Basic or Bearer Authorization header.
+	// +optional
+	AuthExtractor *AuthExtractor `json:"authExtractor,omitempty"`
+}
+
+// AuthExtractor is a Rego policy (package proxy) whose auth.token is the
+// caller's token.
+type AuthExtractor struct {
+	// Rego is the policy.
+	// +optional
+	Rego string `json:"rego,omitempty"`
+}
+
+// ClassAPI is the REST API of a class.
+type ClassAPI struct {
+	Destination `json:",inline"`
+	// OpenAPI is an OpenAPI 3 document of the API (kept as written).
+	// +optional
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	OpenAPI *runtime.RawExtension `json:"openapi,omitempty"`
+	// Permissions map API requests to read, write or delete.
+	// +optional
+	Permissions *APIPermissions `json:"permissions,omitempty"`
+}
+
+// APIPermissions is a Rego policy (package permissions) whose result.verb
+// is read, write, delete or empty.
+type APIPermissions struct {
+	// Rego is the policy.
+	// +optional
+	Rego string `json:"rego,omitempty"`
 }
 
 // Configuration is a named set of templated files.
@@ -201,6 +320,9 @@ type Configuration struct {
 	// Name of the configuration, chosen by volumes in configuration.names.
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
+	// Annotations carry UI metadata.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Data maps file names to Go text/template + sprig templates.
 	// +optional
 	Data map[string]string `json:"data,omitempty"`
@@ -214,6 +336,9 @@ type ConnectorClassStatus struct {
 	// ObservedGeneration is the metadata.generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Annotations are status annotations (Knative duck status).
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// Conditions are ProxyReady, APIReady and their aggregate Ready.
 	// +optional
 	// +listType=map

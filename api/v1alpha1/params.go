@@ -101,6 +101,10 @@ func (v *ParamValue) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("param value must be a string, a list of strings or a map of strings: %w", err)
 		}
 	case '{':
+		if legacy, ok := legacyParamValue(data); ok {
+			*v = legacy
+			return nil
+		}
 		v.Type = ParamTypeObject
 		if err := json.Unmarshal(data, &v.ObjectVal); err != nil {
 			return fmt.Errorf("param value must be a string, a list of strings or a map of strings: %w", err)
@@ -111,6 +115,39 @@ func (v *ParamValue) UnmarshalJSON(data []byte) error {
 		v.StringVal = string(data)
 	}
 	return nil
+}
+
+// legacyParamValue decodes the struct form of the original's CRDs of
+// controller-gen v0.16.1, {type, stringVal, arrayVal, objectVal}: an object
+// whose "type" is string, array or object and whose other keys are among
+// those three. (An object parameter with exactly those keys would be read
+// the same way; no real value looks like that.)
+func legacyParamValue(data []byte) (ParamValue, bool) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return ParamValue{}, false
+	}
+	var typ ParamType
+	if raw, ok := fields["type"]; !ok || json.Unmarshal(raw, &typ) != nil {
+		return ParamValue{}, false
+	}
+	if typ != ParamTypeString && typ != ParamTypeArray && typ != ParamTypeObject {
+		return ParamValue{}, false
+	}
+	for k := range fields {
+		if k != "type" && k != "stringVal" && k != "arrayVal" && k != "objectVal" {
+			return ParamValue{}, false
+		}
+	}
+	var legacy struct {
+		StringVal string            `json:"stringVal"`
+		ArrayVal  []string          `json:"arrayVal"`
+		ObjectVal map[string]string `json:"objectVal"`
+	}
+	if err := json.Unmarshal(data, &legacy); err != nil {
+		return ParamValue{}, false
+	}
+	return ParamValue{Type: typ, StringVal: legacy.StringVal, ArrayVal: legacy.ArrayVal, ObjectVal: legacy.ObjectVal}, true
 }
 
 // ParamSpec declares a parameter of a class, an auth type, an auth probe or
@@ -131,4 +168,20 @@ type ParamSpec struct {
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +optional
 	Default *ParamValue `json:"default,omitempty"`
+	// Enum lists the allowed values.
+	// +optional
+	Enum []string `json:"enum,omitempty"`
+	// Properties describe the keys of an object parameter.
+	// +optional
+	Properties map[string]PropertySpec `json:"properties,omitempty"`
+	// Annotations carry UI metadata.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// PropertySpec describes one key of an object parameter.
+type PropertySpec struct {
+	// Type of the value; "string" is supported.
+	// +optional
+	Type ParamType `json:"type,omitempty"`
 }

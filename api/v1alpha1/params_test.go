@@ -34,6 +34,30 @@ func TestParamValueJSON(t *testing.T) {
 			wantJSON: `{"k":"v"}`,
 		},
 		{
+			name:     "the legacy struct form of a string (controller-gen v0.16.1 CRDs) decodes as that string",
+			in:       `{"type": "string", "stringVal": "true"}`,
+			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeString, StringVal: "true"},
+			wantJSON: `"true"`,
+		},
+		{
+			name:     "the legacy struct form of a list decodes as that list",
+			in:       `{"type": "array", "arrayVal": ["a", "b"], "stringVal": ""}`,
+			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeArray, ArrayVal: []string{"a", "b"}},
+			wantJSON: `["a","b"]`,
+		},
+		{
+			name:     "the legacy struct form of a map decodes as that map",
+			in:       `{"type": "object", "objectVal": {"k": "v"}}`,
+			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeObject, ObjectVal: map[string]string{"k": "v"}},
+			wantJSON: `{"k":"v"}`,
+		},
+		{
+			name:     "a map with a key type that is not a legacy form stays a map",
+			in:       `{"type": "maven", "url": "https://repo"}`,
+			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeObject, ObjectVal: map[string]string{"type": "maven", "url": "https://repo"}},
+			wantJSON: `{"type":"maven","url":"https://repo"}`,
+		},
+		{
 			name:     "an unquoted YAML boolean is kept as its text",
 			in:       `false`,
 			want:     connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeString, StringVal: "false"},
