@@ -43,6 +43,10 @@ type Options struct {
 	// http://c-{name}.{namespace}.svc.{clusterDomain}; a local run sets the
 	// gateway's own address.
 	ProxyURLTemplate string
+	// ProxyCA returns the gateway CA (PEM), published as
+	// status.proxy.httpAddress.CACerts of connectors; nil, or an error,
+	// leaves CACerts out.
+	ProxyCA func() ([]byte, error)
 	// ProbeTimeout bounds each probe. Default 10s.
 	ProbeTimeout time.Duration
 	// TemplateTimeout bounds the execution of each probe template (a path

@@ -109,7 +109,14 @@ func (r *ConnectorReconciler) ensureProxyService(ctx context.Context, c *connect
 			}
 		}
 	}
-	return ok(t), &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: r.opts.proxyURL(c.Namespace, c.Name)}}, nil
+	addr := &connectorsv1alpha1.Addressable{URL: r.opts.proxyURL(c.Namespace, c.Name)}
+	if r.opts.ProxyCA != nil {
+		if pem, err := r.opts.ProxyCA(); err == nil && len(pem) > 0 {
+			s := string(pem)
+			addr.CACerts = &s
+		}
+	}
+	return ok(t), &connectorsv1alpha1.ProxyStatus{HTTPAddress: addr}, nil
 }
 
 func serviceMatches(s *corev1.Service, want corev1.ServiceSpec, connector string) bool {

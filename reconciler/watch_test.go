@@ -18,6 +18,11 @@ import (
 func TestTheQuickStartConnectorBecomesReady(t *testing.T) {
 	cp.InstallK8sClass(t)
 	opts := reconcilerOptions(t, recorder(t))
+	gatewayCA, err := testbed.SelfSignedCA("gateway CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.ProxyCA = func() ([]byte, error) { return gatewayCA, nil }
 	startController(t, opts)
 	gateway := "connectors-proxy-service." + opts.Namespace + ".svc.cluster.local" // the class's proxy, in the install namespace
 	ns := namespace(t, "k8s-connector-demo")
@@ -33,6 +38,8 @@ func TestTheQuickStartConnectorBecomesReady(t *testing.T) {
 	wantURL := "http://c-k8s-connector." + ns + ".svc.cluster.local"
 	if c.Status.Proxy == nil || c.Status.Proxy.HTTPAddress == nil || c.Status.Proxy.HTTPAddress.URL != wantURL {
 		t.Errorf("status.proxy = %+v, want httpAddress.url %s", c.Status.Proxy, wantURL)
+	} else if ca := c.Status.Proxy.HTTPAddress.CACerts; ca == nil || *ca != string(gatewayCA) {
+		t.Errorf("status.proxy.httpAddress.CACerts is not the gateway CA")
 	}
 	out := cp.MustKubectl(t, "", "get", "connector", "k8s-connector", "-n", ns, "--no-headers")
 	if row := strings.Fields(out); len(row) < 4 || row[1] != "k8s" || row[2] != cp.Config.Host || row[3] != "True" {

@@ -51,7 +51,13 @@ func (o *controlOptions) run(cmd *cobra.Command) error {
 	}
 	rec, stopEvents := reconciler.NewEventRecorder(cl.cs, cl.client.Scheme(), "connectors-control")
 	defer stopEvents()
-	runner, err := reconciler.NewRunner(o.reconciler.options(cl.client, cl.client, rec, log), o.concurrency)
+	proxyCA, err := o.control.loadProxyCA()
+	if err != nil {
+		return err
+	}
+	ropts := o.reconciler.options(cl.client, cl.client, rec, log)
+	ropts.ProxyCA = proxyCA
+	runner, err := reconciler.NewRunner(ropts, o.concurrency)
 	if err != nil {
 		return err
 	}
@@ -59,7 +65,7 @@ func (o *controlOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("--port: %w", err)
 	}
-	srv, err := o.control.server(controlDeps{clients: cl, reader: cl.client, runner: runner, l: l, log: log})
+	srv, err := o.control.server(controlDeps{clients: cl, reader: cl.client, runner: runner, proxyCA: proxyCA, l: l, log: log})
 	if err != nil {
 		_ = l.Close()
 		return err

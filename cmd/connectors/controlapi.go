@@ -35,13 +35,19 @@ type controlDeps struct {
 	log     logr.Logger
 }
 
-func (o *controlAPIOptions) server(d controlDeps) (*control.Server, error) {
-	if d.proxyCA == nil && o.proxyCAFile != "" {
-		d.proxyCA = csi.CAFile(o.proxyCAFile)
-		if _, err := d.proxyCA(); err != nil {
-			return nil, errors.Join(errors.New("--proxy-ca-file"), err)
-		}
+// loadProxyCA returns the reader of --proxy-ca-file, nil without one.
+func (o *controlAPIOptions) loadProxyCA() (func() ([]byte, error), error) {
+	if o.proxyCAFile == "" {
+		return nil, nil
 	}
+	ca := csi.CAFile(o.proxyCAFile)
+	if _, err := ca(); err != nil {
+		return nil, errors.Join(errors.New("--proxy-ca-file"), err)
+	}
+	return ca, nil
+}
+
+func (o *controlAPIOptions) server(d controlDeps) (*control.Server, error) {
 	return control.New(control.Options{
 		Clientset: d.clients.cs, Reader: d.reader, Runner: d.runner, Queue: d.queue,
 		TriggerAudience: o.triggerAudience, ProxyCA: d.proxyCA, Listener: d.l, Logger: d.log.WithName("control"),

@@ -92,7 +92,12 @@ func (o *controllerOptions) run(cmd *cobra.Command) error {
 	rec, stopEvents := reconciler.NewEventRecorder(cl.cs, cl.client.Scheme(), "connectors-controller")
 	defer stopEvents()
 	queue := reconciler.NewQueue(o.triggerQueue)
+	proxyCA, err := o.control.loadProxyCA()
+	if err != nil {
+		return err
+	}
 	ropts := o.reconciler.options(mgr.GetClient(), mgr.GetAPIReader(), rec, log)
+	ropts.ProxyCA = proxyCA
 	if err := reconciler.SetupWithManager(cmd.Context(), mgr, ropts, reconciler.WatchOptions{Concurrency: o.concurrency, Triggers: queue}); err != nil {
 		return err
 	}
@@ -100,7 +105,7 @@ func (o *controllerOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("--listen-control: %w", err)
 	}
-	srv, err := o.control.server(controlDeps{clients: cl, reader: mgr.GetAPIReader(), queue: queue, l: l, log: log})
+	srv, err := o.control.server(controlDeps{clients: cl, reader: mgr.GetAPIReader(), queue: queue, proxyCA: proxyCA, l: l, log: log})
 	if err != nil {
 		_ = l.Close()
 		return err

@@ -85,17 +85,18 @@ func devComponents(ctx context.Context, env *devenv.Env) error {
 	rec, stopEvents := reconciler.NewEventRecorder(env.Clientset, env.Scheme, "connectors-controller")
 	defer stopEvents()
 	queue := reconciler.NewQueue(0)
+	caPEM := env.CACert
+	proxyCA := func() ([]byte, error) { return caPEM, nil }
 	ropts := reconciler.Options{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: rec, Namespace: env.Namespace,
-		ProxyURLTemplate: "http://" + env.GatewayListener.Addr().String(), Logger: log.WithName("reconciler"),
+		ProxyURLTemplate: "http://" + env.GatewayListener.Addr().String(), ProxyCA: proxyCA, Logger: log.WithName("reconciler"),
 	}
 	if err := reconciler.SetupWithManager(ctx, mgr, ropts, reconciler.WatchOptions{Triggers: queue}); err != nil {
 		return err
 	}
-	caPEM := env.CACert
 	srv, err := control.New(control.Options{
 		Clientset: env.Clientset, Reader: mgr.GetAPIReader(), Queue: queue,
-		ProxyCA: func() ([]byte, error) { return caPEM, nil }, Listener: env.ControlListener, Logger: log.WithName("control"),
+		ProxyCA: proxyCA, Listener: env.ControlListener, Logger: log.WithName("control"),
 	})
 	if err != nil {
 		return err
