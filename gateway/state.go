@@ -102,8 +102,10 @@ func (s *state) trust(ctx context.Context, c *connectorsv1alpha1.Connector) (*x5
 	for _, sec := range sources {
 		connectorsv1alpha1.AppendCABundle(pool, sec)
 	}
-	if own != nil && !connectorsv1alpha1.AppendCABundle(pool, own) {
-		return nil, "", fmt.Errorf("caCertSecretRef %s/%s holds no PEM certificate", own.Namespace, own.Name)
+	// An own CA Secret without PEM adds nothing, as for the reconciler's
+	// probes (CACertReady says so): verification goes on with the rest.
+	if own != nil {
+		connectorsv1alpha1.AppendCABundle(pool, own)
 	}
 	s.pools.Add(key, pool)
 	return pool, key, nil

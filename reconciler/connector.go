@@ -128,11 +128,15 @@ func (r *ConnectorReconciler) evaluate(ctx context.Context, c *connectorsv1alpha
 	}
 	add(secretCond)
 
-	liveCond, roots, err := r.checkLiveness(ctx, c, &class, secret)
+	caCond, own, err := r.checkCACert(ctx, c)
 	if err != nil {
 		return ev, err
 	}
-	add(liveCond)
+	liveCond, roots, err := r.checkLiveness(ctx, c, &class, secret, caCond, own)
+	if err != nil {
+		return ev, err
+	}
+	add(liveCond, caCond)
 
 	switch {
 	case secretCond.Status != metav1.ConditionTrue:
@@ -227,25 +231,43 @@ func typeOrAny(t corev1.SecretType) corev1.SecretType {
 	return t
 }
 
-// checkLiveness returns LivenessReady and the trust roots for the target.
-func (r *ConnectorReconciler) checkLiveness(ctx context.Context, c *connectorsv1alpha1.Connector, class *connectorsv1alpha1.ConnectorClass, secret *corev1.Secret) (connectorsv1alpha1.Condition, *x509.CertPool, error) {
-	const t = connectorsv1alpha1.ConditionLivenessReady
-	var own *corev1.Secret
-	if ref := c.Spec.CACertSecretRef; ref != nil {
-		own = &corev1.Secret{}
-		if err := r.opts.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}, own); err != nil {
-			if apierrors.IsNotFound(err) {
-				return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed,
-					"spec.caCertSecretRef: Secret %s not found in namespace %s", ref.Name, c.Namespace), nil, nil
-			}
-			return connectorsv1alpha1.Condition{}, nil, fmt.Errorf("get secret %s/%s: %w", c.Namespace, ref.Name, err)
-		}
+// checkCACert returns CACertReady (severity Info, outside Ready) and the
+// connector's own CA Secret, nil when it names none or it is missing.
+func (r *ConnectorReconciler) checkCACert(ctx context.Context, c *connectorsv1alpha1.Connector) (connectorsv1alpha1.Condition, *corev1.Secret, error) {
+	const t = connectorsv1alpha1.ConditionCACertReady
+	info := func(cd connectorsv1alpha1.Condition) connectorsv1alpha1.Condition {
+		cd.Severity = connectorsv1alpha1.SeverityInfo
+		return cd
 	}
-	roots, err := r.trustPool(ctx, c.Namespace, own)
-	if err != nil {
-		if errors.Is(err, errBadCASecret) {
-			return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed, "%s", err.Error()), nil, nil
+	ref := c.Spec.CACertSecretRef
+	if ref == nil {
+		return info(cond(t, metav1.ConditionTrue, connectorsv1alpha1.ReasonNoCACert,
+			"no spec.caCertSecretRef: the target is trusted by the system roots and the CA Secrets of the install namespace")), nil, nil
+	}
+	own := &corev1.Secret{}
+	if err := r.opts.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}, own); err != nil {
+		if apierrors.IsNotFound(err) {
+			return info(cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonSecretNotFound,
+				"spec.caCertSecretRef: Secret %s not found in namespace %s", ref.Name, c.Namespace)), nil, nil
 		}
+		return connectorsv1alpha1.Condition{}, nil, fmt.Errorf("get secret %s/%s: %w", c.Namespace, ref.Name, err)
+	}
+	if !connectorsv1alpha1.AppendCABundle(x509.NewCertPool(), own) {
+		return info(cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonInvalidPEM,
+			"spec.caCertSecretRef: Secret %s holds no PEM certificate (%s)", ref.Name, connectorsv1alpha1.CABundleKeysDescription)), own, nil
+	}
+	return info(cond(t, metav1.ConditionTrue, connectorsv1alpha1.ReasonValid, "Secret %s holds the CA the target is trusted with", ref.Name)), own, nil
+}
+
+// checkLiveness returns LivenessReady and the trust roots for the target;
+// caCert is CACertReady and own the connector's CA Secret.
+func (r *ConnectorReconciler) checkLiveness(ctx context.Context, c *connectorsv1alpha1.Connector, class *connectorsv1alpha1.ConnectorClass, secret *corev1.Secret,
+	caCert connectorsv1alpha1.Condition, own *corev1.Secret) (connectorsv1alpha1.Condition, *x509.CertPool, error) {
+	const t = connectorsv1alpha1.ConditionLivenessReady
+	// An unusable caCertSecretRef adds nothing to the roots (CACertReady
+	// says why); the target may still be trusted otherwise.
+	roots, err := r.trustPool(ctx, own)
+	if err != nil {
 		return connectorsv1alpha1.Condition{}, nil, err
 	}
 	pool := roots
@@ -255,6 +277,17 @@ func (r *ConnectorReconciler) checkLiveness(ctx context.Context, c *connectorsv1
 	}
 	out := r.runProbe(ctx, p.HTTP, newProbeData(c, secret), roots)
 	switch {
+	case errors.Is(out.err, errUnknownAuthority) && caCert.Status == metav1.ConditionFalse:
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed,
+			"liveness probe %s: %s, and %s", out.target, out.err, caCert.Message), pool, nil
+	case errors.Is(out.err, errUnknownAuthority):
+		// The one way out: trust the target's CA (verification is never skipped).
+		ca := c.Name + "-ca"
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed,
+			"liveness probe %s: %s. Trust its CA: kubectl create secret generic %s -n %s --from-file=ca.crt=<the target's CA certificate> && "+
+				"kubectl patch connector %s -n %s --type=merge -p '{\"spec\":{\"caCertSecretRef\":{\"name\":\"%s\"}}}' "+
+				"(or, for every connector, label a CA Secret of the install namespace %s=true); TLS verification is never skipped",
+			out.target, out.err, ca, c.Namespace, c.Name, c.Namespace, ca, connectorsv1alpha1.CACertLabel), pool, nil
 	case out.err != nil:
 		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonConnectionFailed, "liveness probe %s: %s", out.target, out.err), pool, nil
 	case out.cel != "":
@@ -370,6 +403,10 @@ func (r *ConnectorReconciler) transition(c *connectorsv1alpha1.Connector, old []
 	reason := nc.Reason
 	if reason == "" {
 		reason = nc.Type
+	}
+	if nc.Type == connectorsv1alpha1.ConditionCACertReady && nc.Status == metav1.ConditionFalse {
+		// The original's event reasons.
+		reason = map[string]string{connectorsv1alpha1.ReasonSecretNotFound: "CACertSecretNotFound", connectorsv1alpha1.ReasonInvalidPEM: "InvalidCACert"}[nc.Reason]
 	}
 	switch nc.Status {
 	case metav1.ConditionFalse:

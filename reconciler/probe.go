@@ -177,6 +177,9 @@ func (r *ConnectorReconciler) probeClient(roots *x509.CertPool, noRedirect bool)
 	return c
 }
 
+// errUnknownAuthority: the target's certificate chains to no trusted CA.
+var errUnknownAuthority = errors.New("the target's TLS certificate is signed by an unknown authority")
+
 // describeDialError turns a transport error into a message that says what
 // failed: DNS, connection, TLS trust or timeout.
 func describeDialError(err error) error {
@@ -187,7 +190,7 @@ func describeDialError(err error) error {
 	var opErr *net.OpError
 	switch {
 	case errors.As(err, &unknownAuthority):
-		return fmt.Errorf("the target's TLS certificate is signed by an unknown authority: add its CA to a Secret referenced by spec.caCertSecretRef (key ca.crt) or label a CA Secret of the install namespace %s=true", connectorsv1alpha1.CACertLabel)
+		return errUnknownAuthority
 	case errors.As(err, &hostname):
 		return fmt.Errorf("the target's TLS certificate is not valid for this address: %s", hostname.Error())
 	case errors.As(err, &invalid):

@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,13 +11,9 @@ import (
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 )
 
-// errBadCASecret marks a caCertSecretRef without a usable certificate.
-var errBadCASecret = errors.New("unusable CA Secret")
-
 // trustPool returns the system roots plus the labelled CA Secrets of the
-// install namespace plus the connector's own CA Secret (which must exist and
-// hold PEM).
-func (r *ConnectorReconciler) trustPool(ctx context.Context, namespace string, own *corev1.Secret) (*x509.CertPool, error) {
+// install namespace plus the connector's own CA Secret, when given.
+func (r *ConnectorReconciler) trustPool(ctx context.Context, own *corev1.Secret) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
@@ -32,8 +27,8 @@ func (r *ConnectorReconciler) trustPool(ctx context.Context, namespace string, o
 			connectorsv1alpha1.AppendCABundle(pool, &list.Items[i])
 		}
 	}
-	if own != nil && !connectorsv1alpha1.AppendCABundle(pool, own) {
-		return nil, fmt.Errorf("%w: spec.caCertSecretRef %s/%s holds no PEM certificate under %v", errBadCASecret, namespace, own.Name, connectorsv1alpha1.CABundleKeys())
+	if own != nil {
+		connectorsv1alpha1.AppendCABundle(pool, own)
 	}
 	return pool, nil
 }

@@ -20,8 +20,18 @@ const (
 	// ConditionProxyServiceReady says whether the connector's proxy Service
 	// exists and its proxy address is published.
 	ConditionProxyServiceReady = "ProxyServiceReady"
+	// ConditionCACertReady says whether spec.caCertSecretRef holds a usable
+	// CA bundle. It is informational (severity Info) and not part of Ready:
+	// a target that needs the CA fails LivenessReady on its own.
+	ConditionCACertReady = "CACertReady"
 	// ConditionReady aggregates the others.
 	ConditionReady = "Ready"
+)
+
+// Severities of conditions that are not True.
+const (
+	// SeverityInfo marks a condition outside Ready.
+	SeverityInfo = "Info"
 )
 
 // Condition types of a ConnectorClass (plus ConditionReady).
@@ -54,6 +64,12 @@ const (
 	ReasonProxyServiceNotFound = "ProxyServiceNotFound"
 	// ReasonNonAPI: the class declares no API.
 	ReasonNonAPI = "NonAPI"
+	// ReasonValid: spec.caCertSecretRef holds PEM certificates.
+	ReasonValid = "Valid"
+	// ReasonNoCACert: the connector names no spec.caCertSecretRef.
+	ReasonNoCACert = "NoCACert"
+	// ReasonInvalidPEM: spec.caCertSecretRef holds no PEM certificate.
+	ReasonInvalidPEM = "InvalidPEM"
 )
 
 // ConnectorConditionTypes returns the conditions whose aggregate is a
@@ -123,7 +139,7 @@ func SetCondition(conds *[]Condition, c Condition, now metav1.Time) bool {
 	if c.LastProbeTime == nil {
 		c.LastProbeTime = old.LastProbeTime
 	}
-	changed := old.Status != c.Status || old.Reason != c.Reason || old.Message != c.Message
+	changed := old.Status != c.Status || old.Reason != c.Reason || old.Message != c.Message || old.Severity != c.Severity
 	*old = c
 	return changed
 }

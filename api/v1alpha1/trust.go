@@ -1,7 +1,10 @@
 package v1alpha1
 
 import (
+	"bytes"
 	"crypto/x509"
+	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -11,18 +14,29 @@ import (
 // addition to the system roots and the connector's own caCertSecretRef.
 const CACertLabel = "connectors.cpaas.io/ca-cert"
 
-// CABundleKeys returns the data keys a CA Secret's PEM bundle is read
-// from, in order of preference.
-func CABundleKeys() []string { return []string{"ca.crt", "ca-bundle.crt", "tls.crt"} }
-
-// AppendCABundle adds the PEM certificates that s holds under
-// [CABundleKeys] to pool and reports whether it added any.
+// AppendCABundle adds the PEM certificates a CA Secret holds to pool and
+// reports whether it added any. As in the original, every key is read
+// whose name ends in .crt or .pem or whose value looks like PEM (a
+// certificate block), in key order; other PEM blocks (keys) are skipped.
 func AppendCABundle(pool *x509.CertPool, s *corev1.Secret) bool {
+	keys := make([]string, 0, len(s.Data))
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
 	added := false
-	for _, k := range CABundleKeys() {
-		if pem, found := s.Data[k]; found && pool.AppendCertsFromPEM(pem) {
+	for _, k := range keys {
+		v := s.Data[k]
+		if !strings.HasSuffix(k, ".crt") && !strings.HasSuffix(k, ".pem") && !bytes.Contains(v, []byte("-----BEGIN CERTIFICATE-----")) {
+			continue
+		}
+		if pool.AppendCertsFromPEM(v) {
 			added = true
 		}
 	}
 	return added
 }
+
+// CABundleKeysDescription says which keys AppendCABundle reads, for
+// messages.
+const CABundleKeysDescription = "keys ending in .crt or .pem, or any PEM certificate value"

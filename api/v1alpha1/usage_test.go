@@ -122,16 +122,25 @@ func TestReferencedSecrets(t *testing.T) {
 	}
 }
 
-func TestAppendCABundleReadsTheKnownKeysOnly(t *testing.T) {
+func TestAppendCABundleReadsCertificateKeysAndPEMValuesAsTheOriginalDoes(t *testing.T) {
 	testCA := selfSigned(t)
-	pool := x509.NewCertPool()
-	if connectorsv1alpha1.AppendCABundle(pool, &corev1.Secret{Data: map[string][]byte{"ca.crt": []byte("not pem"), "other": testCA}}) {
-		t.Error("a Secret without PEM under the known keys added certificates")
-	}
-	for _, k := range connectorsv1alpha1.CABundleKeys() {
-		if !connectorsv1alpha1.AppendCABundle(x509.NewCertPool(), &corev1.Secret{Data: map[string][]byte{k: testCA}}) {
-			t.Errorf("a PEM certificate under %s was not added", k)
-		}
+	for _, tc := range []struct {
+		name string
+		data map[string][]byte
+		want bool
+	}{
+		{name: "ca.crt", data: map[string][]byte{"ca.crt": testCA}, want: true},
+		{name: "a key ending in .pem", data: map[string][]byte{"corp-root.pem": testCA}, want: true},
+		{name: "tls.crt of a TLS Secret", data: map[string][]byte{"tls.crt": testCA, "tls.key": []byte("-----BEGIN PRIVATE KEY-----")}, want: true},
+		{name: "a PEM certificate under any key", data: map[string][]byte{"bundle": testCA}, want: true},
+		{name: "a .crt key without PEM", data: map[string][]byte{"ca.crt": []byte("not pem")}, want: false},
+		{name: "only a private key", data: map[string][]byte{"tls.key": []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")}, want: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := connectorsv1alpha1.AppendCABundle(x509.NewCertPool(), &corev1.Secret{Data: tc.data}); got != tc.want {
+				t.Errorf("AppendCABundle = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -142,6 +142,12 @@ func (n *Node) processes() []string {
 			continue
 		}
 		base := filepath.Base(exe)
+		// etcd and kube-apiserver of the test bed also run for envtest
+		// (other tests of the same run): only those started for this node,
+		// whose command lines name its state directory, are its own.
+		if strings.HasPrefix(exe, n.opts.TestBins+"/") && !n.startedHere(e.Name()) {
+			continue
+		}
 		if strings.HasPrefix(exe, n.opts.NodeBins+"/") || strings.HasPrefix(exe, n.opts.TestBins+"/") ||
 			base == "containerd" || strings.HasPrefix(base, "containerd-shim") {
 			out = append(out, base+" (pid "+e.Name()+")")
@@ -149,6 +155,13 @@ func (n *Node) processes() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// startedHere reports whether the command line of process pid names the
+// node's state directory.
+func (n *Node) startedHere(pid string) bool {
+	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+	return err == nil && strings.Contains(string(cmdline), filepath.Clean(n.opts.Dir)+"/")
 }
 
 // ownerFile records which state directory runs the machine's node.

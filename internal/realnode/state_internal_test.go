@@ -88,3 +88,43 @@ func TestAPidFileNamesItsProcessOnlyWhileThatProcessRuns(t *testing.T) {
 		t.Errorf("stop kept the pid file of an ended process: %v", err)
 	}
 }
+
+func TestOnlyTheTestBedProcessesStartedForTheNodeCountAsItsOwn(t *testing.T) {
+	dir := t.TempDir()
+	bins := filepath.Join(dir, "bins")
+	if err := os.Mkdir(bins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shell, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy of sh stands in for the test bed's etcd (it waits for a sleep,
+	// its last argument its $0).
+	etcd := filepath.Join(bins, "etcd")
+	b, err := os.ReadFile(shell)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(etcd, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{opts: Options{Dir: filepath.Join(dir, "node"), TestBins: bins, NodeBins: filepath.Join(dir, "node-bins")}}
+	start := func(arg string) *exec.Cmd {
+		cmd := exec.CommandContext(t.Context(), etcd, "-c", "sleep 30; :", arg)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd
+	}
+	envtest := start("--data-dir=" + n.opts.Dir + "-other/etcd") // a sibling directory with the same prefix
+	mine := start("--data-dir=" + n.opts.Dir + "/var/lib/etcd")
+	got := strings.Join(n.processes(), ",")
+	if !strings.Contains(got, fmt.Sprintf("etcd (pid %d)", mine.Process.Pid)) {
+		t.Errorf("processes %q lack the node's etcd", got)
+	}
+	if strings.Contains(got, fmt.Sprintf("(pid %d)", envtest.Process.Pid)) {
+		t.Errorf("processes %q hold an etcd of another test", got)
+	}
+}
