@@ -62,6 +62,11 @@ func renderKubeconfig(t *testing.T, class *connectorsv1alpha1.ConnectorClass) []
 	if err != nil {
 		t.Fatalf("render the kubeconfig configuration: %v", err)
 	}
+	// Rendering prints <no value> for a missing key (as the original does);
+	// the shipped class must not rely on one.
+	if bytes.Contains(files["kubeconfig"], []byte("<no value>")) {
+		t.Fatalf("the kubeconfig reads a key its data lacks:\n%s", files["kubeconfig"])
+	}
 	return files["kubeconfig"]
 }
 

@@ -41,7 +41,12 @@ const (
 	AttrConnectors         = "connectors"
 	AttrConfigurationNames = "configuration.names"
 	AttrTokenExpiration    = "token.expiration"
-	// AttrConfigurationParamPrefix prefixes configuration parameter values.
+	// AttrConfigurationParams is the original's form of configuration
+	// parameters: a JSON object keyed by configuration name, for example
+	// {"settings":{"mirrorRepository":"maven-public"}}.
+	AttrConfigurationParams = "configuration.params"
+	// AttrConfigurationParamPrefix prefixes configuration parameter values
+	// (this project's flat form, seen by every selected configuration).
 	AttrConfigurationParamPrefix = "configuration.params."
 )
 
@@ -56,10 +61,39 @@ type volumeRequest struct {
 	connectors []connectorsv1alpha1.ConnectorRef
 	selection  string
 	params     map[string]string
-	expiration time.Duration
+	// configParams is configuration.params (JSON).
+	configParams map[string]map[string]string
+	expiration   time.Duration
 	// kubeletToken is the token the kubelet provided, if any.
 	kubeletToken   tokens.Token
 	kubeletExpires time.Time
+}
+
+// parseConfigParams reads configuration.params: a JSON object of
+// configuration name to an object of parameter values (strings; numbers and
+// booleans are taken as their text).
+func parseConfigParams(raw string) (map[string]map[string]string, error) {
+	bad := fmt.Errorf(`%s must be a JSON object of configuration name to parameter values, for example {"settings":{"mirrorRepository":"maven-public"}}`, AttrConfigurationParams)
+	var byConfig map[string]map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &byConfig); err != nil {
+		return nil, bad
+	}
+	out := make(map[string]map[string]string, len(byConfig))
+	for config, values := range byConfig {
+		out[config] = make(map[string]string, len(values))
+		for name, v := range values {
+			var s string
+			switch {
+			case json.Unmarshal(v, &s) == nil:
+			case len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9') || string(v) == "true" || string(v) == "false"):
+				s = string(v)
+			default:
+				return nil, fmt.Errorf("%s: %s.%s must be a string", AttrConfigurationParams, config, name)
+			}
+			out[config][name] = s
+		}
+	}
+	return out, nil
 }
 
 func parsePublish(req *csipb.NodePublishVolumeRequest, audience string) (*volumeRequest, error) {
@@ -104,6 +138,11 @@ func parsePublish(req *csipb.NodePublishVolumeRequest, audience string) (*volume
 	for k, v := range vc {
 		if name, ok := strings.CutPrefix(k, AttrConfigurationParamPrefix); ok && name != "" {
 			r.params[name] = v
+		}
+	}
+	if raw := vc[AttrConfigurationParams]; raw != "" {
+		if r.configParams, err = parseConfigParams(raw); err != nil {
+			return nil, newError(codes.InvalidArgument, nil, "%s", err.Error())
 		}
 	}
 	r.expiration = tokens.DefaultExpiration
@@ -262,7 +301,7 @@ func (d *Driver) renderVolume(ctx context.Context, vr *volumeRequest) (render.Fi
 	}
 	files, err := render.Render(render.Input{
 		Class: res.Class, Connectors: res.Connectors, Token: token, ProxyCACert: ca,
-		Selection: vr.selection, Params: vr.params, Limits: d.opts.RenderLimits,
+		Selection: vr.selection, Params: vr.params, ConfigParams: vr.configParams, Limits: d.opts.RenderLimits,
 	})
 	if err != nil {
 		return nil, nil, renderError(err)

@@ -202,7 +202,7 @@ func TestBadRequestsGetTheirCodeAndLeaveNothingMounted(t *testing.T) {
 	}
 	pod := cp.CreatePod(t, ns, "bad-inputs", "default")
 	d := startDriver(t, nil)
-	everything := "kubeconfig,!kubeconfig,!context.token,!context.proxy.caCert,!ca.crt,!http.proxy,!https.proxy,!.env,!connector.status.proxyAddress"
+	everything := "kubeconfig,!kubeconfig,!context.token,!context.proxy.caCert,!ca.crt,!ca.cert,!http.proxy,!https.proxy,!.env,!connector.status.proxyAddress"
 
 	for i, tc := range []struct {
 		name  string
@@ -223,6 +223,10 @@ func TestBadRequestsGetTheirCodeAndLeaveNothingMounted(t *testing.T) {
 			want: codes.NotFound, text: `"helmconfig"`},
 		{name: "excluding every file is an invalid argument", attrs: map[string]string{"connector.name": "k8s-connector", "configuration.names": everything},
 			want: codes.InvalidArgument, text: "excludes every file"},
+		{name: "configuration.params that is not a JSON object of objects is an invalid argument", attrs: map[string]string{"connector.name": "k8s-connector", "configuration.names": "kubeconfig", "configuration.params": `{"kubeconfig":"x"}`},
+			want: codes.InvalidArgument, text: "configuration.params must be a JSON object of configuration name to parameter values"},
+		{name: "configuration.params naming a configuration the class lacks is an invalid argument", attrs: map[string]string{"connector.name": "k8s-connector", "configuration.names": "kubeconfig", "configuration.params": `{"kubecfg":{"a":"b"}}`},
+			want: codes.InvalidArgument, text: `configuration.params names configuration "kubecfg"`},
 		{name: "an oversized template output is a failed precondition naming the file", attrs: map[string]string{"connector.name": "big", "configuration.names": "huge"},
 			want: codes.FailedPrecondition, text: "configuration huge, file huge"},
 		{name: "a connector that is not ready is a failed precondition with its reason", attrs: map[string]string{"connector.name": "broken", "configuration.names": "kubeconfig"},

@@ -3,6 +3,8 @@ package render
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/tokens"
@@ -28,23 +30,50 @@ func configurationNames(class *connectorsv1alpha1.ConnectorClass) []string {
 	return names
 }
 
-// configurationParams merges declared defaults and given values; a declared
-// parameter without default and without value is an error.
-func configurationParams(className string, configs []connectorsv1alpha1.Configuration, given map[string]string) (map[string]any, error) {
+// configurationParams returns .configurations of configuration c: its
+// declared parameters with the given values (the flat form first, then the
+// JSON form keyed by c's name) or their defaults. A declared parameter
+// without either, a value outside its enum, or a JSON value for a parameter
+// c does not declare is an error; a configuration that declares none takes
+// what it is given (the original's jfrog class reads undeclared ones).
+func configurationParams(className string, c connectorsv1alpha1.Configuration, flat map[string]string, byConfig map[string]string) (map[string]any, error) {
+	given := make(map[string]string, len(flat)+len(byConfig))
+	for k, v := range flat {
+		given[k] = v
+	}
+	for k, v := range byConfig {
+		given[k] = v
+	}
 	out := map[string]any{}
-	for _, c := range configs {
-		for _, p := range c.Params {
-			if v, ok := given[p.Name]; ok {
-				out[p.Name] = v
-				continue
-			}
-			if p.Default == nil {
-				return nil, fmt.Errorf("%w: connector class %s, configuration %s needs the parameter %q (volume attribute configuration.params.%s)", ErrInvalid, className, c.Name, p.Name, p.Name)
-			}
+	if len(c.Params) == 0 {
+		for k, v := range given {
+			out[k] = v
+		}
+		return out, nil
+	}
+	declared := make([]string, 0, len(c.Params))
+	for _, p := range c.Params {
+		declared = append(declared, p.Name)
+		v, ok := given[p.Name]
+		switch {
+		case ok && len(p.Enum) > 0 && !slices.Contains(p.Enum, v):
+			return nil, fmt.Errorf("%w: connector class %s, configuration %s: parameter %q is %q, want one of %s", ErrInvalid, className, c.Name, p.Name, v, strings.Join(p.Enum, ", "))
+		case ok:
+			out[p.Name] = v
+		case p.Default != nil:
 			out[p.Name] = paramValue(*p.Default)
+		default:
+			return nil, fmt.Errorf("%w: connector class %s, configuration %s needs the parameter %q (volume attribute configuration.params, for example {\"%s\":{\"%s\":\"VALUE\"}})", ErrInvalid, className, c.Name, p.Name, c.Name, p.Name)
 		}
 	}
-	for k, v := range given {
+	for k := range byConfig {
+		if !slices.Contains(declared, k) {
+			return nil, fmt.Errorf("%w: connector class %s, configuration %s declares no parameter %q (it declares: %s)", ErrInvalid, className, c.Name, k, strings.Join(declared, ", "))
+		}
+	}
+	// Flat values the configuration does not declare stay available, as
+	// before the JSON form.
+	for k, v := range flat {
 		if _, ok := out[k]; !ok {
 			out[k] = v
 		}
@@ -63,6 +92,9 @@ func paramValue(v connectorsv1alpha1.ParamValue) any {
 	}
 }
 
+// hasProxy reports whether the class declares a proxy.
+func hasProxy(class *connectorsv1alpha1.ConnectorClass) bool { return class.Spec.Proxy != nil }
+
 // proxyURL is the first connector's proxy address with the user
 // "ns/name[,ns/name...]" (URL-encoded) and the token as password.
 func proxyURL(conns []*connectorsv1alpha1.Connector, token tokens.Token) (string, error) {
@@ -80,8 +112,9 @@ func proxyURL(conns []*connectorsv1alpha1.Connector, token tokens.Token) (string
 	return u, nil
 }
 
-// templateData builds the data of docs/design.md §7.
-func templateData(in Input, params map[string]any) map[string]any {
+// templateData builds the data of docs/design.md §7; the caller sets
+// "configurations" per configuration.
+func templateData(in Input) map[string]any {
 	conns := make([]any, 0, len(in.Connectors))
 	for _, c := range in.Connectors {
 		conns = append(conns, connectorData(c))
@@ -101,7 +134,6 @@ func templateData(in Input, params map[string]any) map[string]any {
 			"token": string(in.Token),
 			"proxy": map[string]any{"caCert": string(in.ProxyCACert)},
 		},
-		"configurations": params,
 	}
 }
 
@@ -122,6 +154,9 @@ func connectorData(c *connectorsv1alpha1.Connector) map[string]any {
 		annotations[k] = v
 	}
 	return map[string]any{
+		// name and namespace at the top too: one of the original's
+		// documents reads .connectors[].name.
+		"name": c.Name, "namespace": c.Namespace,
 		"metadata": map[string]any{
 			"name": c.Name, "namespace": c.Namespace, "uid": string(c.UID),
 			"labels": labels, "annotations": annotations,

@@ -10,20 +10,25 @@
 //
 // Templates run in the sandbox of package render/sandbox (sprig without
 // env, expandenv and key generation; bounded output, function results and
-// time) with missingkey=error. Their data (docs/design.md, "CSI driver"):
+// time); a missing key prints <no value>, as text/template and the original
+// do. Their data (docs/design.md, "CSI driver"):
 //
 //	.connector        the first connector: .metadata (name, namespace, uid,
 //	                  labels, annotations), .spec (the JSON form of the spec)
 //	                  and .status.proxyAddress (a string)
-//	.connectors       every connector, in the same shape
+//	.connectors       every connector, in the same shape (plus .name and
+//	                  .namespace)
 //	.connectorclass   .metadata.name and .proxyAddress (the class proxy URL)
 //	.context          .token (the proxy token) and .proxy.caCert (gateway CA PEM)
-//	.configurations   the configuration parameters: declared defaults
-//	                  overridden by Input.Params
+//	.configurations   the parameters of the configuration being rendered:
+//	                  declared defaults overridden by Input.Params and then
+//	                  Input.ConfigParams
 //
 // Besides the files of the chosen configurations, Render adds the built-in
-// files context.token, context.proxy.caCert, ca.crt, http.proxy,
-// https.proxy, .env and connector.status.proxyAddress. A selection such as
+// files context.token, context.proxy.caCert, ca.crt, ca.cert, and, when the
+// class has a proxy, http.proxy, https.proxy, .env and
+// connector.status.proxyAddress; a configuration's file replaces a built-in
+// or an earlier file of the same name. A selection such as
 // "kubeconfig,!context.token" picks configurations by name and excludes
 // files with a leading "!".
 //

@@ -41,6 +41,8 @@ const (
 	FileProxyCACert = "context.proxy.caCert"
 	// FileCACert holds the gateway CA PEM under the usual name.
 	FileCACert = "ca.crt"
+	// FileCACertLegacy holds it under the original's older name.
+	FileCACertLegacy = "ca.cert"
 	// FileHTTPProxy holds the proxy URL with user and token, for http_proxy.
 	FileHTTPProxy = "http.proxy"
 	// FileHTTPSProxy holds the same URL, for https_proxy.
@@ -53,7 +55,7 @@ const (
 
 // BuiltinFiles returns the names of the built-in files, sorted.
 func BuiltinFiles() []string {
-	names := []string{FileToken, FileProxyCACert, FileCACert, FileHTTPProxy, FileHTTPSProxy, FileEnv, FileProxyAddress}
+	names := []string{FileToken, FileProxyCACert, FileCACert, FileCACertLegacy, FileHTTPProxy, FileHTTPSProxy, FileEnv, FileProxyAddress}
 	sort.Strings(names)
 	return names
 }
@@ -104,8 +106,14 @@ type Input struct {
 	// configuration names, and "!file" to exclude a file. Empty selects no
 	// configuration (only the built-in files).
 	Selection string
-	// Params are values for the configurations' declared parameters.
+	// Params are values for the configurations' parameters in the flat
+	// form (volume attributes configuration.params.NAME): every selected
+	// configuration sees them.
 	Params map[string]string
+	// ConfigParams are the original's form (volume attribute
+	// configuration.params, JSON keyed by configuration name): values for
+	// one configuration's declared parameters. They win over Params.
+	ConfigParams map[string]map[string]string
 	// Limits bound the rendering; zero values mean the defaults.
 	Limits Limits
 }
@@ -187,13 +195,24 @@ func render(in Input) (Files, error) {
 		}
 		configs = append(configs, c)
 	}
-	params, err := configurationParams(className, configs, in.Params)
-	if err != nil {
-		return nil, err
+	for name := range in.ConfigParams {
+		if _, ok := findConfiguration(in.Class, name); !ok {
+			return nil, fmt.Errorf("%w: configuration.params names configuration %q, which connector class %s does not have (it has: %s)", ErrInvalid, name, className, strings.Join(configurationNames(in.Class), ", "))
+		}
 	}
-	proxy, err := proxyURL(in.Connectors, in.Token)
-	if err != nil {
-		return nil, err
+	params := make([]map[string]any, len(configs))
+	for i, c := range configs {
+		if params[i], err = configurationParams(className, c, in.Params, in.ConfigParams[c.Name]); err != nil {
+			return nil, err
+		}
+	}
+	// A class without a proxy renders its configurations without the proxy
+	// built-ins (the original omits them too).
+	proxy := ""
+	if hasProxy(in.Class) || in.Connectors[0].ProxyAddress() != "" {
+		if proxy, err = proxyURL(in.Connectors, in.Token); err != nil {
+			return nil, err
+		}
 	}
 	excluded := map[string]bool{}
 	for _, n := range sel.Excluded {
@@ -204,15 +223,18 @@ func render(in Input) (Files, error) {
 	files := Files{}
 	total := 0
 	ca := string(in.ProxyCACert)
-	for name, content := range map[string]string{
+	builtins := map[string]string{
 		FileToken:        string(in.Token),
 		FileProxyCACert:  ca,
 		FileCACert:       ca,
-		FileHTTPProxy:    proxy,
-		FileHTTPSProxy:   proxy,
-		FileEnv:          "http_proxy=" + proxy + "\nhttps_proxy=" + proxy + "\nno_proxy=" + NoProxy + "\n",
-		FileProxyAddress: in.Connectors[0].ProxyAddress(),
-	} {
+		FileCACertLegacy: ca,
+	}
+	if proxy != "" {
+		builtins[FileHTTPProxy], builtins[FileHTTPSProxy] = proxy, proxy
+		builtins[FileEnv] = "http_proxy=" + proxy + "\nhttps_proxy=" + proxy + "\nno_proxy=" + NoProxy + "\n"
+		builtins[FileProxyAddress] = in.Connectors[0].ProxyAddress()
+	}
+	for name, content := range builtins {
 		if excluded[name] {
 			used[name] = true
 			continue
@@ -221,9 +243,10 @@ func render(in Input) (Files, error) {
 		total += len(content)
 	}
 
-	data := templateData(in, params)
+	data := templateData(in)
 	deadline := time.Now().Add(lim.Timeout)
-	for _, c := range configs {
+	for i, c := range configs {
+		data["configurations"] = params[i]
 		fileNames := make([]string, 0, len(c.Data))
 		for n := range c.Data {
 			fileNames = append(fileNames, n)
@@ -238,9 +261,9 @@ func render(in Input) (Files, error) {
 				used[fileName] = true
 				continue
 			}
-			if _, dup := files[fileName]; dup {
-				return nil, fmt.Errorf("%w: %s: the file name is already taken by a built-in file or another configuration", ErrInvalid, where)
-			}
+			// As in the original, a later configuration's file replaces an
+			// earlier one of the same name, and a class file a built-in.
+			total -= len(files[fileName])
 			budget := min(lim.MaxFileBytes, lim.MaxTotalBytes-total)
 			out, err := execute(fileName, c.Data[fileName], data, budget, lim.MaxTotalBytes, time.Until(deadline))
 			if err != nil {
@@ -273,7 +296,9 @@ func sortedKeys(m map[string]bool) []string {
 // execute runs one template in the sandbox with an output budget and a
 // timeout.
 func execute(name, src string, data map[string]any, budget, maxBytes int, timeout time.Duration) ([]byte, error) {
-	tmpl, err := sandbox.Parse(name, src, sandbox.Options{MaxBytes: maxBytes, MissingKeyError: true})
+	// A missing key prints <no value> and a range over it renders nothing,
+	// as text/template does by default: the original's templates rely on it.
+	tmpl, err := sandbox.Parse(name, src, sandbox.Options{MaxBytes: maxBytes})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
 	}

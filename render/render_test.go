@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,14 +154,15 @@ func TestSelectionsAndTheirErrors(t *testing.T) {
 		selection string
 		mod       func(*render.Input)
 		wantFiles []string
+		wantExtra string // a file besides wantFiles
 		wantErr   error
 		wantText  []string
 	}{
 		{name: "an empty selection yields the built-in files only", selection: "",
 			wantFiles: render.BuiltinFiles()},
 		{name: "the kubeconfig without the token file leaves out context.token", selection: "kubeconfig,!context.token",
-			wantFiles: []string{".env", "ca.crt", "connector.status.proxyAddress", "context.proxy.caCert", "http.proxy", "https.proxy", "kubeconfig"}},
-		{name: "excluding every file is refused", selection: "kubeconfig,!kubeconfig,!context.token,!context.proxy.caCert,!ca.crt,!http.proxy,!https.proxy,!.env,!connector.status.proxyAddress",
+			wantFiles: []string{".env", "ca.cert", "ca.crt", "connector.status.proxyAddress", "context.proxy.caCert", "http.proxy", "https.proxy", "kubeconfig"}},
+		{name: "excluding every file is refused", selection: "kubeconfig,!kubeconfig,!context.token,!context.proxy.caCert,!ca.crt,!ca.cert,!http.proxy,!https.proxy,!.env,!connector.status.proxyAddress",
 			wantErr: render.ErrInvalid, wantText: []string{"excludes every file"}},
 		{name: "an unknown configuration is not found and the known ones are listed", selection: "helmconfig",
 			wantErr: render.ErrNotFound, wantText: []string{"connector class k8s", `"helmconfig"`, "kubeconfig"}},
@@ -177,9 +179,9 @@ func TestSelectionsAndTheirErrors(t *testing.T) {
 		{name: "a too long file name is refused", selection: "kubeconfig",
 			mod:     func(in *render.Input) { in.Class.Spec.Configurations[0].Data[strings.Repeat("a", 256)] = "x" },
 			wantErr: render.ErrInvalid, wantText: []string{"longer than 255"}},
-		{name: "a template file that shadows a built-in file is refused", selection: "kubeconfig",
-			mod:     func(in *render.Input) { in.Class.Spec.Configurations[0].Data["ca.crt"] = "x" },
-			wantErr: render.ErrInvalid, wantText: []string{"file ca.crt", "already taken"}},
+		{name: "a template file may replace a built-in file, as in the original", selection: "kubeconfig",
+			mod:       func(in *render.Input) { in.Class.Spec.Configurations[0].Data["ca.crt"] = "x" },
+			wantFiles: []string{".env", "ca.cert", "ca.crt", "connector.status.proxyAddress", "context.proxy.caCert", "context.token", "http.proxy", "https.proxy", "kubeconfig"}},
 		{name: "an oversized output is a template error naming the file", selection: "kubeconfig", mod: big,
 			wantErr: render.ErrTemplate, wantText: []string{"configuration kubeconfig, file kubeconfig", "exceeds the limit of 1000 bytes"}},
 		{name: "a slow template is stopped at the time limit", selection: "kubeconfig", mod: slow,
@@ -187,11 +189,11 @@ func TestSelectionsAndTheirErrors(t *testing.T) {
 		{name: "a broken template is a template error", selection: "kubeconfig",
 			mod:     func(in *render.Input) { in.Class.Spec.Configurations[0].Data["kubeconfig"] = "{{ .connector.nope.x }" },
 			wantErr: render.ErrTemplate, wantText: []string{"file kubeconfig", "parse"}},
-		{name: "a missing key is an error rather than <no value>", selection: "kubeconfig",
+		{name: "a missing key renders as Go's default rather than failing the mount", selection: "kubeconfig",
 			mod: func(in *render.Input) {
 				in.Class.Spec.Configurations[0].Data["kubeconfig"] = "{{ .connector.spec.nope }}"
 			},
-			wantErr: render.ErrTemplate, wantText: []string{"file kubeconfig", "at kubeconfig:1:"}},
+			wantFiles: render.BuiltinFiles(), wantExtra: "kubeconfig"},
 		{name: "a template that fails with the token never puts the token into the error", selection: "kubeconfig",
 			mod: func(in *render.Input) {
 				in.Class.Spec.Configurations[0].Data["kubeconfig"] = "{{ fail .context.token }}"
@@ -220,7 +222,7 @@ func TestSelectionsAndTheirErrors(t *testing.T) {
 				in.Class.Spec.Configurations[0].Params = []connectorsv1alpha1.ParamSpec{{Name: "cluster"}}
 			},
 			wantErr: render.ErrInvalid, wantText: []string{`needs the parameter "cluster"`}},
-		{name: "a given parameter reaches the template", selection: "kubeconfig,!kubeconfig,!context.token,!context.proxy.caCert,!ca.crt,!http.proxy,!https.proxy,!.env,!connector.status.proxyAddress,p",
+		{name: "a given parameter reaches the template", selection: "kubeconfig,!kubeconfig,!context.token,!context.proxy.caCert,!ca.crt,!ca.cert,!http.proxy,!https.proxy,!.env,!connector.status.proxyAddress,p",
 			mod: func(in *render.Input) {
 				in.Class.Spec.Configurations = append(in.Class.Spec.Configurations, connectorsv1alpha1.Configuration{
 					Name: "p", Data: map[string]string{"cluster": "{{ .configurations.cluster }}"}, Params: []connectorsv1alpha1.ParamSpec{{Name: "cluster"}},
@@ -258,8 +260,13 @@ func TestSelectionsAndTheirErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(files.Names(), ","); got != strings.Join(tc.wantFiles, ",") {
-				t.Errorf("files = %s, want %s", got, strings.Join(tc.wantFiles, ","))
+			want := tc.wantFiles
+			if tc.wantExtra != "" {
+				want = append(slices.Clone(want), tc.wantExtra)
+				slices.Sort(want)
+			}
+			if got := strings.Join(files.Names(), ","); got != strings.Join(want, ",") {
+				t.Errorf("files = %s, want %s", got, strings.Join(want, ","))
 			}
 		})
 	}

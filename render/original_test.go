@@ -1,0 +1,118 @@
+package render_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/render"
+)
+
+// originalStyleInput is a class written as the original's documents write
+// templates, for two connectors of it.
+func originalStyleInput(t *testing.T) render.Input {
+	t.Helper()
+	in := quickstartInput(t)
+	second := connector("other", "registry", "https://registry.example.com/repository/npm")
+	in.Connectors = append(in.Connectors, second)
+	in.Class.Spec.Configurations = []connectorsv1alpha1.Configuration{
+		{Name: "params", Data: map[string]string{
+			// A range over a connector without params renders nothing; a
+			// missing key prints Go's <no value>.
+			"params.txt": "params:{{ range .connector.spec.params }} {{ .name }}={{ .value }}{{ end }}\nmissing: {{ .connector.spec.nope }}\n",
+		}},
+		{Name: "names", Data: map[string]string{
+			"names.txt": "{{ range .connectors }}{{ .name }}@{{ .namespace }} {{ .metadata.name }} {{ end }}\n",
+		}},
+		{Name: "proxy", Data: map[string]string{
+			"proxy.txt": "{{ $u := urlParse .connector.status.proxyAddress }}scheme={{ $u.scheme }} host={{ $u.host }} hostname={{ $u.hostname }} path={{ $u.path }}\n" +
+				"user={{ printf \"%s/%s\" .connector.metadata.namespace .connector.metadata.name | urlquery }}\n",
+		}},
+		{Name: "settings", Data: map[string]string{
+			"settings.xml": "<mirror>{{ .connector.spec.address }}/repository/{{ index .configurations \"mirrorRepository\" }}</mirror> strict={{ index .configurations \"strictSSL\" }}\n",
+		}, Params: []connectorsv1alpha1.ParamSpec{
+			{Name: "mirrorRepository"},
+			{Name: "strictSSL", Default: &connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeString, StringVal: "true"}},
+		}},
+		{Name: "settings-override", Data: map[string]string{
+			"settings.xml": "<later configuration wins/>\n",
+		}},
+	}
+	in.ConfigParams = map[string]map[string]string{"settings": {"mirrorRepository": "maven-public"}}
+	return in
+}
+
+// TestTemplatesInTheOriginalsStyleRenderTheGoldenFiles renders templates
+// as the original's documents write them: a range over missing params,
+// .name in .connectors, sprig's urlParse, configuration.params JSON with
+// its defaults, and a later configuration's file replacing an earlier one.
+func TestTemplatesInTheOriginalsStyleRenderTheGoldenFiles(t *testing.T) {
+	in := originalStyleInput(t)
+	in.Selection = "params,names,proxy,settings,!context.token,!http.proxy,!https.proxy,!.env"
+	files, err := render.Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "original-style.golden", dump(files))
+
+	in.Selection = "settings,settings-override"
+	files, err = render.Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(files["settings.xml"]); got != "<later configuration wins/>\n" {
+		t.Errorf("settings.xml = %q, want the later configuration's", got)
+	}
+}
+
+func TestConfigurationParamsAreValidatedAgainstTheirDeclarations(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]map[string]string
+		enum   []string
+		say    string
+	}{
+		{name: "a required parameter without a value", params: map[string]map[string]string{"settings": {}}, say: `configuration settings needs the parameter "mirrorRepository"`},
+		{name: "a parameter the configuration does not declare", params: map[string]map[string]string{"settings": {"mirrorRepository": "x", "mirorRepository": "y"}},
+			say: `configuration settings declares no parameter "mirorRepository" (it declares: mirrorRepository, strictSSL)`},
+		{name: "a configuration the class does not have", params: map[string]map[string]string{"setings": {"a": "b"}},
+			say: `configuration.params names configuration "setings"`},
+		{name: "a value outside the enum", params: map[string]map[string]string{"settings": {"mirrorRepository": "x", "strictSSL": "maybe"}}, enum: []string{"true", "false"},
+			say: `parameter "strictSSL" is "maybe", want one of true, false`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := originalStyleInput(t)
+			in.Selection = "settings"
+			in.ConfigParams = tc.params
+			in.Class.Spec.Configurations[3].Params[1].Enum = tc.enum
+			_, err := render.Render(in)
+			if !errors.Is(err, render.ErrInvalid) || !strings.Contains(err.Error(), tc.say) {
+				t.Errorf("err = %v, want ErrInvalid saying %q", err, tc.say)
+			}
+		})
+	}
+}
+
+// TestAClassWithoutAProxyRendersItsConstantConfigurations: without
+// spec.proxy the proxy built-ins are left out, not an error.
+func TestAClassWithoutAProxyRendersItsConstantConfigurations(t *testing.T) {
+	in := quickstartInput(t)
+	in.Class.Spec.Proxy = nil
+	in.Class.Status.Proxy = nil
+	in.Connectors[0].Status.Proxy = nil
+	in.Class.Spec.Configurations = []connectorsv1alpha1.Configuration{{Name: "readme", Data: map[string]string{
+		"README": "{{ .connector.metadata.name }} at {{ .connector.spec.address }}, proxy {{ .connector.status.proxyAddress | default \"none\" }}\n",
+	}}}
+	in.Selection = "readme"
+	files, err := render.Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "no-proxy.golden", dump(files))
+	for _, f := range []string{render.FileHTTPProxy, render.FileHTTPSProxy, render.FileEnv, render.FileProxyAddress} {
+		if _, ok := files[f]; ok {
+			t.Errorf("%s is rendered for a class without a proxy", f)
+		}
+	}
+}
