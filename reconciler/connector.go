@@ -120,7 +120,19 @@ func (r *ConnectorReconciler) evaluate(ctx context.Context, c *connectorsv1alpha
 		}
 		return ev, nil
 	}
+	if bad := connectorsv1alpha1.CheckContract(c, &class); bad != nil {
+		// The original refuses such a connector at admission; here it is a
+		// condition (no webhook, so no certificate to run and no failure
+		// mode that blocks every write of the CRD).
+		add(cond(connectorsv1alpha1.ConditionConnectorClassReady, metav1.ConditionFalse, bad.Reason, "%s", bad.Message))
+		for _, t := range connectorsv1alpha1.ConnectorConditionTypes()[1:] {
+			add(waiting(t, connectorsv1alpha1.ConditionConnectorClassReady))
+		}
+		return ev, nil
+	}
 	add(ok(connectorsv1alpha1.ConditionConnectorClassReady))
+	// Probes see the class's defaults for what the connector omits.
+	c = c.WithClassDefaults(&class)
 
 	secretCond, secret, err := r.checkSecret(ctx, c, &class)
 	if err != nil {

@@ -117,6 +117,9 @@ func proxyURL(conns []*connectorsv1alpha1.Connector, token tokens.Token) (string
 func templateData(in Input) map[string]any {
 	conns := make([]any, 0, len(in.Connectors))
 	for _, c := range in.Connectors {
+		if c.Spec.ConnectorClassName == in.Class.Name {
+			c = c.WithClassDefaults(in.Class) // the class's defaults for what it omits
+		}
 		conns = append(conns, connectorData(c))
 	}
 	classProxy := ""

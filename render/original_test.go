@@ -116,3 +116,25 @@ func TestAClassWithoutAProxyRendersItsConstantConfigurations(t *testing.T) {
 		}
 	}
 }
+
+// TestClassParamDefaultsReachTheTemplatesOfConnectorsThatOmitThem: the
+// class's params defaults are in .connector.spec.params, as in the
+// original.
+func TestClassParamDefaultsReachTheTemplatesOfConnectorsThatOmitThem(t *testing.T) {
+	in := quickstartInput(t)
+	in.Class.Spec.Params = []connectorsv1alpha1.ParamSpec{{Name: "sslVerify", Default: &connectorsv1alpha1.ParamValue{Type: connectorsv1alpha1.ParamTypeString, StringVal: "true"}}}
+	in.Class.Spec.Configurations = []connectorsv1alpha1.Configuration{{Name: "gitconfig", Data: map[string]string{
+		".gitconfig": "{{ range .connector.spec.params }}{{ .name }}={{ .value }}{{ end }}",
+	}}}
+	in.Selection = "gitconfig"
+	files, err := render.Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(files[".gitconfig"]); got != "sslVerify=true" {
+		t.Errorf(".gitconfig = %q, want the class default sslVerify=true", got)
+	}
+	if len(in.Connectors[0].Spec.Params) != 0 {
+		t.Error("rendering wrote the default into the connector")
+	}
+}
