@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -81,7 +82,7 @@ func (r *ClassReconciler) proxy(ctx context.Context, class *connectorsv1alpha1.C
 	if class.Spec.Proxy == nil {
 		return cond(t, metav1.ConditionTrue, connectorsv1alpha1.ReasonNonProxy, "ConnectorClass %s declares no proxy", class.Name), nil, nil
 	}
-	host, err := r.connector.proxyHost(class)
+	base, err := r.connector.classProxyURL(class)
 	if err != nil {
 		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonProxyServiceNotFound, "%s", err.Error()), nil, nil
 	}
@@ -99,5 +100,8 @@ func (r *ClassReconciler) proxy(ctx context.Context, class *connectorsv1alpha1.C
 				"the proxy Service %s/%s does not exist: is the gateway installed?", ns, ref.Name), nil, nil
 		}
 	}
-	return ok(t), &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: "http://" + host}}, nil
+	if resolver := class.Annotations[connectorsv1alpha1.ProxyResolverAnnotation]; resolver != "" && resolver != connectorsv1alpha1.ProxyResolverHost && resolver != connectorsv1alpha1.ProxyResolverPath {
+		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonProxyServiceNotFound, "%s: %q; use host or path", connectorsv1alpha1.ProxyResolverAnnotation, resolver), nil, nil
+	}
+	return ok(t), &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: strings.TrimSuffix(base.String(), "/")}}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -31,25 +33,73 @@ const (
 // ServiceName is the name of a connector's proxy Service.
 func ServiceName(connector string) string { return "c-" + connector }
 
-// proxyHost is the host the connectors of a class reach its proxy at: the
-// referenced Service's cluster DNS name, or the host of its URI.
-func (r *ConnectorReconciler) proxyHost(class *connectorsv1alpha1.ConnectorClass) (string, error) {
+// classProxyURL is the URL of a class's proxy, as Knative resolves a
+// Destination: the referenced Service's cluster DNS name (http, port 80)
+// with a relative spec.proxy.uri applied, or the absolute spec.proxy.uri
+// with its port and path kept.
+func (r *ConnectorReconciler) classProxyURL(class *connectorsv1alpha1.ConnectorClass) (*url.URL, error) {
 	p := class.Spec.Proxy
+	var uri *url.URL
+	if p.URI != "" {
+		var err error
+		if uri, err = url.Parse(p.URI); err != nil {
+			return nil, fmt.Errorf("spec.proxy.uri of ConnectorClass %s is not a URL: %w", class.Name, err)
+		}
+	}
 	if p.Ref != nil && p.Ref.Name != "" {
 		if p.Ref.Kind != "" && p.Ref.Kind != "Service" {
-			return "", fmt.Errorf("spec.proxy.ref of ConnectorClass %s has kind %s; only Service is supported", class.Name, p.Ref.Kind)
+			return nil, fmt.Errorf("spec.proxy.ref of ConnectorClass %s has kind %s; only Service is supported", class.Name, p.Ref.Kind)
 		}
 		ns := p.Ref.Namespace
 		if ns == "" {
 			ns = r.opts.Namespace
 		}
-		return fmt.Sprintf("%s.%s.svc.%s", p.Ref.Name, ns, r.opts.ClusterDomain), nil
+		base := &url.URL{Scheme: "http", Host: fmt.Sprintf("%s.%s.svc.%s", p.Ref.Name, ns, r.opts.ClusterDomain)}
+		if uri == nil {
+			return base, nil
+		}
+		if uri.IsAbs() {
+			return nil, fmt.Errorf("spec.proxy of ConnectorClass %s has a ref and an absolute uri: with a ref, the uri is a path", class.Name)
+		}
+		return base.ResolveReference(uri), nil
 	}
-	u, err := url.Parse(p.URI)
-	if err != nil || u.Hostname() == "" {
-		return "", fmt.Errorf("spec.proxy of ConnectorClass %s names neither a Service nor an absolute URI", class.Name)
+	if uri == nil || !uri.IsAbs() || uri.Hostname() == "" {
+		return nil, fmt.Errorf("spec.proxy of ConnectorClass %s names neither a Service nor an absolute URI", class.Name)
 	}
-	return u.Hostname(), nil
+	return uri, nil
+}
+
+// connectorProxyURL is a connector's status.proxy.httpAddress.url under
+// the class's resolver (annotation connectors.cpaas.io/proxy-resolver):
+// host (the default) gives the connector's own host name, the Service
+// c-<name> aliasing the class proxy (with the class proxy's port when it is
+// not 80); path gives <class proxy URL>/namespaces/<ns>/connectors/<name>.
+func (r *ConnectorReconciler) connectorProxyURL(c *connectorsv1alpha1.Connector, class *connectorsv1alpha1.ConnectorClass, base *url.URL) (string, error) {
+	switch resolver := class.Annotations[connectorsv1alpha1.ProxyResolverAnnotation]; resolver {
+	case "", connectorsv1alpha1.ProxyResolverHost:
+		own := r.opts.proxyURL(c.Namespace, c.Name)
+		if port := base.Port(); port != "" && port != "80" {
+			u, err := url.Parse(own)
+			if err != nil || u.Port() != "" {
+				return own, nil
+			}
+			u.Host += ":" + port
+			return u.String(), nil
+		}
+		return own, nil
+	case connectorsv1alpha1.ProxyResolverPath:
+		return strings.TrimSuffix(base.String(), "/") + "/namespaces/" + c.Namespace + "/connectors/" + c.Name, nil
+	default:
+		return "", fmt.Errorf("ConnectorClass %s has %s: %q; use host or path", class.Name, connectorsv1alpha1.ProxyResolverAnnotation, resolver)
+	}
+}
+
+// servicePort is the port of the c-<name> Service: the class proxy's.
+func servicePort(base *url.URL) int32 {
+	if p, err := strconv.ParseInt(base.Port(), 10, 32); err == nil && p > 0 {
+		return int32(p)
+	}
+	return 80
 }
 
 // ensureProxyService returns ProxyServiceReady and the proxy status.
@@ -61,10 +111,19 @@ func (r *ConnectorReconciler) ensureProxyService(ctx context.Context, c *connect
 	fail := func(format string, args ...any) (connectorsv1alpha1.Condition, *connectorsv1alpha1.ProxyStatus, error) {
 		return cond(t, metav1.ConditionFalse, connectorsv1alpha1.ReasonProxyServiceNotFound, format, args...), nil, nil
 	}
-	host, err := r.proxyHost(class)
+	base, err := r.classProxyURL(class)
 	if err != nil {
 		return fail("%s", err.Error())
 	}
+	proxyURL, err := r.connectorProxyURL(c, class, base)
+	if err != nil {
+		return fail("%s", err.Error())
+	}
+	if class.Annotations[connectorsv1alpha1.ProxyResolverAnnotation] == connectorsv1alpha1.ProxyResolverPath {
+		// The class proxy tells connectors apart by the path: no Service.
+		return ok(t), r.proxyStatus(proxyURL), nil
+	}
+	host, port := base.Hostname(), servicePort(base)
 	name := ServiceName(c.Name)
 	if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
 		return fail("cannot name the proxy Service %s: %v (shorten the connector's name to 61 characters or less)", name, errs)
@@ -72,7 +131,7 @@ func (r *ConnectorReconciler) ensureProxyService(ctx context.Context, c *connect
 	want := corev1.ServiceSpec{
 		Type:         corev1.ServiceTypeExternalName,
 		ExternalName: host,
-		Ports:        []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(80)}},
+		Ports:        []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(port)}},
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: name}}
 	var existing corev1.Service
@@ -109,14 +168,19 @@ func (r *ConnectorReconciler) ensureProxyService(ctx context.Context, c *connect
 			}
 		}
 	}
-	addr := &connectorsv1alpha1.Addressable{URL: r.opts.proxyURL(c.Namespace, c.Name)}
+	return ok(t), r.proxyStatus(proxyURL), nil
+}
+
+// proxyStatus is status.proxy of a connector at url, with the gateway CA.
+func (r *ConnectorReconciler) proxyStatus(url string) *connectorsv1alpha1.ProxyStatus {
+	addr := &connectorsv1alpha1.Addressable{URL: url}
 	if r.opts.ProxyCA != nil {
 		if pem, err := r.opts.ProxyCA(); err == nil && len(pem) > 0 {
 			s := string(pem)
 			addr.CACerts = &s
 		}
 	}
-	return ok(t), &connectorsv1alpha1.ProxyStatus{HTTPAddress: addr}, nil
+	return &connectorsv1alpha1.ProxyStatus{HTTPAddress: addr}
 }
 
 func serviceMatches(s *corev1.Service, want corev1.ServiceSpec, connector string) bool {

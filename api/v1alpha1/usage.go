@@ -9,6 +9,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// The annotation of a ConnectorClass that chooses how its connectors' proxy
+// URLs are formed, and its values.
+const (
+	ProxyResolverAnnotation = "connectors.cpaas.io/proxy-resolver"
+	// ProxyResolverHost (the default): http://c-<name>.<namespace>.svc.<domain>.
+	ProxyResolverHost = "host"
+	// ProxyResolverPath: <class proxy URL>/namespaces/<namespace>/connectors/<name>.
+	ProxyResolverPath = "path"
+)
+
 // ConnectorRef names a connector.
 //
 // +kubebuilder:object:generate=false
