@@ -42,7 +42,7 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 			}
 			continue
 		}
-		if !targets(c, scheme, hostport) {
+		if !targets(c.Addresses(g.state.class(ctx, c)), scheme, hostport) {
 			note(perr(http.StatusForbidden, "%s is not an address of connector %s (spec.address or spec.addressExtensions)", hostport, ref))
 			continue
 		}
@@ -54,14 +54,10 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 	return nil, first
 }
 
-// targets says whether scheme://hostport is the connector's address or one
-// of its extensions (default ports 443 and 80).
-func targets(c *connectorsv1alpha1.Connector, scheme, hostport string) bool {
+// targets says whether scheme://hostport is one of a connector's addresses
+// (default ports 443 and 80).
+func targets(addrs []string, scheme, hostport string) bool {
 	want := strings.ToLower(hostport)
-	addrs := []string{c.Spec.Address}
-	for _, e := range c.Spec.AddressExtensions {
-		addrs = append(addrs, e.Value)
-	}
 	for _, a := range addrs {
 		u, err := url.Parse(a)
 		if err != nil || u.Hostname() == "" || u.Scheme != scheme {
@@ -96,7 +92,7 @@ func (f *forwarder) current(ctx context.Context) (*connectorsv1alpha1.Connector,
 		return nil, perr(http.StatusNotFound, "connector %s no longer exists", ref)
 	case err != nil:
 		return nil, perr(http.StatusServiceUnavailable, "cannot read connector %s now", ref)
-	case !targets(c, f.scheme, f.hostport):
+	case !targets(c.Addresses(f.g.state.class(ctx, c)), f.scheme, f.hostport):
 		return nil, perr(http.StatusForbidden, "%s is no longer an address of connector %s", f.hostport, ref)
 	}
 	if err := c.Usable(); err != nil {

@@ -58,6 +58,17 @@ func (s *state) informers(ctx context.Context) error {
 	return nil
 }
 
+// class returns the cached class of c, nil when there is none (its
+// address extension defaults then do not apply; Usable refuses such a
+// connector anyway).
+func (s *state) class(ctx context.Context, c *connectorsv1alpha1.Connector) *connectorsv1alpha1.ConnectorClass {
+	var class connectorsv1alpha1.ConnectorClass
+	if err := s.cache.Get(ctx, client.ObjectKey{Name: c.Spec.ConnectorClassName}, &class); err != nil {
+		return nil
+	}
+	return &class
+}
+
 // connector returns the cached connector; with CacheOptions it shares its
 // fields with the cache, so it is read only.
 func (s *state) connector(ctx context.Context, ns, name string) (*connectorsv1alpha1.Connector, error) {

@@ -101,6 +101,25 @@ func (c *Connector) WithClassDefaults(class *ConnectorClass) *Connector {
 	return out
 }
 
+// Addresses returns spec.address and the address extensions' values, with
+// the class's default for an extension the connector omits (class may be
+// nil): the targets whose requests get the connector's credential.
+func (c *Connector) Addresses(class *ConnectorClass) []string {
+	out := make([]string, 0, 1+len(c.Spec.AddressExtensions))
+	out = append(out, c.Spec.Address)
+	for _, e := range c.Spec.AddressExtensions {
+		out = append(out, e.Value)
+	}
+	if class != nil {
+		for _, s := range class.Spec.AddressExtensions {
+			if s.Default != nil && !slices.ContainsFunc(c.Spec.AddressExtensions, func(e AddressExtension) bool { return e.Name == s.Name }) {
+				out = append(out, s.Default.String())
+			}
+		}
+	}
+	return out
+}
+
 func names(specs []ParamSpec) []string {
 	out := make([]string, 0, len(specs))
 	for _, s := range specs {
