@@ -44,8 +44,11 @@ type Options struct {
 	// is not served.
 	ProxyCA func() ([]byte, error)
 	// Authorizer decides whether a caller may use a connector, as the
-	// gateway does. Default: one on Clientset.
+	// gateway does. Default: one on Clientset (with RequireRBAC).
 	Authorizer *tokens.Authorizer
+	// RequireRBAC makes the default Authorizer ask for RBAC get on the
+	// connector in its own namespace too.
+	RequireRBAC bool
 	// Minter mints the callers' proxy tokens. Default: one on Clientset.
 	Minter *tokens.Minter
 	// DefaultLifetime of a token from the token API, and the lifetime of the
@@ -86,7 +89,7 @@ func (o *Options) defaults() error {
 	}
 	var err error
 	if o.Authorizer == nil {
-		if o.Authorizer, err = tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: o.Clientset}); err != nil {
+		if o.Authorizer, err = tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: o.Clientset, RequireSAR: o.RequireRBAC}); err != nil {
 			return fmt.Errorf("control: %w", err)
 		}
 	}

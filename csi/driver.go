@@ -69,8 +69,12 @@ type Options struct {
 	// one on Clientset.
 	Minter *tokens.Minter
 	// Authorizer decides whether a pod's ServiceAccount may use a connector.
-	// Default: one on Clientset.
+	// Default: one on Clientset (with RequireRBAC).
 	Authorizer *tokens.Authorizer
+	// RequireRBAC makes the default Authorizer ask for RBAC get on the
+	// connector in its own namespace too (by default pods of the
+	// connector's namespace may use it without).
+	RequireRBAC bool
 	// ProxyCACert is the gateway CA certificate (PEM); it becomes
 	// .context.proxy.caCert, context.proxy.caCert and ca.crt. Required
 	// unless ProxyCA is given.
@@ -185,7 +189,7 @@ func New(opts Options) (*Driver, error) {
 		}
 	}
 	if opts.Authorizer == nil {
-		if opts.Authorizer, err = tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: opts.Clientset}); err != nil {
+		if opts.Authorizer, err = tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: opts.Clientset, RequireSAR: opts.RequireRBAC}); err != nil {
 			return nil, fmt.Errorf("csi: %w", err)
 		}
 	}

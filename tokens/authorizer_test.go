@@ -96,6 +96,52 @@ func TestAuthorizer(t *testing.T) {
 			t.Fatalf("err = %v, want ErrForbidden", err)
 		}
 	})
+	t.Run("with RequireSAR a RoleBinding in the connector's own namespace allows it", func(t *testing.T) {
+		grantConnectorGet(t, home, "k8s-connector", home, "runner")
+		err := newAuthorizer(t, func(o *tokens.AuthorizerOptions) { o.RequireSAR = true }).Authorize(t.Context(), id, home, "k8s-connector")
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestConnectorsInKubePublicAreUsableFromEveryNamespaceWithGet: as in the
+// original, a cluster-level connector lives in kube-public; one binding of
+// get there to every ServiceAccount opens it to all namespaces, and
+// without it no namespace may use it.
+func TestConnectorsInKubePublicAreUsableFromEveryNamespaceWithGet(t *testing.T) {
+	a := newAuthorizer(t, nil)
+	first, second := namespace(t), namespace(t)
+	for _, ns := range []string{first, second} {
+		if err := a.Authorize(t.Context(), tokens.Identity{Namespace: ns, ServiceAccountName: "ci"}, "kube-public", "shared-registry"); !errors.Is(err, tokens.ErrForbidden) {
+			t.Fatalf("%s before the grant: err = %v, want ErrForbidden", ns, err)
+		}
+	}
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-public", Name: "use-shared-registry"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"connectors.alauda.io"}, Resources: []string{"connectors"}, ResourceNames: []string{"shared-registry"}, Verbs: []string{"get"}}},
+	}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-public", Name: "use-shared-registry"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: "rbac.authorization.k8s.io", Name: "system:serviceaccounts"}},
+	}
+	if _, err := cp.Clientset.RbacV1().Roles("kube-public").Create(t.Context(), role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Clientset.RbacV1().RoleBindings("kube-public").Create(t.Context(), binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cp.Clientset.RbacV1().RoleBindings("kube-public").Delete(t.Context(), binding.Name, metav1.DeleteOptions{})
+		_ = cp.Clientset.RbacV1().Roles("kube-public").Delete(t.Context(), role.Name, metav1.DeleteOptions{})
+	})
+	fresh := newAuthorizer(t, nil) // no cached denies
+	for _, ns := range []string{first, second} {
+		if err := fresh.Authorize(t.Context(), tokens.Identity{Namespace: ns, ServiceAccountName: "ci"}, "kube-public", "shared-registry"); err != nil {
+			t.Errorf("%s after the grant: %v", ns, err)
+		}
+	}
 }
 
 func TestAuthorizationDecisionsAreSharedThroughRedis(t *testing.T) {

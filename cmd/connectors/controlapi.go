@@ -17,10 +17,12 @@ import (
 type controlAPIOptions struct {
 	proxyCAFile     string
 	triggerAudience string
+	requireRBAC     bool
 }
 
 func (o *controlAPIOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.proxyCAFile, "proxy-ca-file", "", "gateway CA certificate (PEM); enables the configurations API")
+	addRequireRBACFlag(fs, &o.requireRBAC)
 	fs.StringVar(&o.triggerAudience, "trigger-audience", control.DefaultTriggerAudience, "audience of the ServiceAccount tokens that trigger reconciles (the sink audience of Knative's OIDC authentication)")
 }
 
@@ -49,7 +51,8 @@ func (o *controlAPIOptions) loadProxyCA() (func() ([]byte, error), error) {
 
 func (o *controlAPIOptions) server(d controlDeps) (*control.Server, error) {
 	return control.New(control.Options{
-		Clientset: d.clients.cs, Reader: d.reader, Runner: d.runner, Queue: d.queue,
+		RequireRBAC: o.requireRBAC,
+		Clientset:   d.clients.cs, Reader: d.reader, Runner: d.runner, Queue: d.queue,
 		TriggerAudience: o.triggerAudience, ProxyCA: d.proxyCA, Listener: d.l, Logger: d.log.WithName("control"),
 	})
 }

@@ -28,6 +28,7 @@ func (o *csiOptions) AddFlags(fs *pflag.FlagSet, env environment) {
 	fs.StringVar(&o.driver.KubeletRoot, "kubelet-root", "", "when set (for example /var/lib/kubelet), accept only target paths <root>/pods/*/volumes/kubernetes.io~csi/*/mount")
 	fs.StringVar(&o.driver.Audience, "audience", tokens.DefaultAudience, "audience of the kubelet-provided and minted proxy tokens")
 	fs.StringVar(&o.driver.RegistrationDir, "plugin-registration-path", "", "register with the kubelet in this plugin registration directory (for example /var/lib/kubelet/plugins_registry), instead of the csi-node-driver-registrar sidecar; empty: a sidecar registers the driver")
+	addRequireRBACFlag(fs, &o.driver.RequireRBAC)
 	fs.StringVar(&o.driver.KubeletEndpoint, "kubelet-registration-path", "", "the driver's socket as the kubelet sees it (a host path when the driver runs in a container; default: the --endpoint socket)")
 }
 

@@ -37,6 +37,7 @@ type gatewayOptions struct {
 	idleTimeout, shutdownTimeout time.Duration
 	shutdownDelay                time.Duration
 	watchPods                    bool
+	requireRBAC                  bool
 }
 
 func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
@@ -57,6 +58,7 @@ func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
 	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", gateway.DefaultShutdownDelay, "keep serving with /readyz failing this long on SIGTERM (negative: none)")
 	fs.BoolVar(&o.watchPods, "watch-pods", true, "revoke the tokens of deleted pods (watches pod metadata)")
+	addRequireRBACFlag(fs, &o.requireRBAC)
 }
 
 func (o *gatewayOptions) Validate() error {
@@ -172,7 +174,7 @@ func (o *gatewayOptions) build(ctx context.Context, cl *clients, rdb redis.Unive
 	if err != nil {
 		return nil, nil, err
 	}
-	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cl.cs, Shared: pipeline, Registerer: d.registerer})
+	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cl.cs, RequireSAR: o.requireRBAC, Shared: pipeline, Registerer: d.registerer})
 	if err != nil {
 		return nil, nil, err
 	}
