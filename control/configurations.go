@@ -131,7 +131,7 @@ func (s *Server) render(ctx context.Context, caller tokens.Identity, ref connect
 		return nil, &unavailable{msg: "cannot mint a token now; try again later", cause: err}
 	}
 	return render.Render(render.Input{
-		Class: res.Class, Connectors: res.Connectors, Token: tok, ProxyCACert: ca,
+		Class: res.Class, Classes: res.Classes, Connectors: res.Connectors, Token: tok, ProxyCACert: ca,
 		Selection: configuration, Limits: s.opts.RenderLimits,
 	})
 }

@@ -300,7 +300,7 @@ func (d *Driver) renderVolume(ctx context.Context, vr *volumeRequest) (render.Fi
 		return nil, nil, newError(codes.Unavailable, err, "cannot read the gateway CA certificate now; try again later")
 	}
 	files, err := render.Render(render.Input{
-		Class: res.Class, Connectors: res.Connectors, Token: token, ProxyCACert: ca,
+		Class: res.Class, Classes: res.Classes, Connectors: res.Connectors, Token: token, ProxyCACert: ca,
 		Selection: vr.selection, Params: vr.params, ConfigParams: vr.configParams, Limits: d.opts.RenderLimits,
 	})
 	if err != nil {

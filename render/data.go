@@ -92,12 +92,71 @@ func paramValue(v connectorsv1alpha1.ParamValue) any {
 	}
 }
 
+// classGroup is the connectors of one class, in the order given.
+type classGroup struct {
+	class *connectorsv1alpha1.ConnectorClass
+	conns []*connectorsv1alpha1.Connector
+}
+
+// job is one configuration to render for one class's connectors.
+type job struct {
+	group  classGroup
+	config connectorsv1alpha1.Configuration
+	params map[string]any
+}
+
+// classGroups groups the connectors by class, classes in order of their
+// first connector.
+func classGroups(in Input) ([]classGroup, error) {
+	var out []classGroup
+	for _, c := range in.Connectors {
+		class := in.Class
+		if in.Classes != nil {
+			var ok bool
+			if class, ok = in.Classes[c.Spec.ConnectorClassName]; !ok {
+				return nil, fmt.Errorf("%w: connector %s: its class %s was not given", ErrInvalid, c.Ref(), c.Spec.ConnectorClassName)
+			}
+		}
+		if i := slices.IndexFunc(out, func(g classGroup) bool { return g.class.Name == class.Name }); i >= 0 {
+			out[i].conns = append(out[i].conns, c)
+			continue
+		}
+		out = append(out, classGroup{class: class, conns: []*connectorsv1alpha1.Connector{c}})
+	}
+	return out, nil
+}
+
+// classesOf names the classes for messages.
+func classesOf(groups []classGroup) string {
+	names := make([]string, 0, len(groups))
+	for _, g := range groups {
+		names = append(names, g.class.Name)
+	}
+	if len(names) == 1 {
+		return "connector class " + names[0]
+	}
+	return "connector classes " + strings.Join(names, ", ")
+}
+
+// allConfigurationNames lists the configurations of every class.
+func allConfigurationNames(groups []classGroup) []string {
+	var out []string
+	for _, g := range groups {
+		for _, n := range configurationNames(g.class) {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 // hasProxy reports whether the class declares a proxy.
 func hasProxy(class *connectorsv1alpha1.ConnectorClass) bool { return class.Spec.Proxy != nil }
 
-// proxyURL is the first connector's proxy address with the user
-// "ns/name[,ns/name...]" (URL-encoded) and the token as password.
-func proxyURL(conns []*connectorsv1alpha1.Connector, token tokens.Token) (string, error) {
+// proxyURL is host's proxy address with the user "ns/name[,ns/name...]"
+// of every connector (URL-encoded) and the token as password.
+func proxyURL(host *connectorsv1alpha1.Connector, conns []*connectorsv1alpha1.Connector, token tokens.Token) (string, error) {
 	refs := make([]connectorsv1alpha1.ConnectorRef, 0, len(conns))
 	for _, c := range conns {
 		if c.ProxyAddress() == "" {
@@ -105,32 +164,29 @@ func proxyURL(conns []*connectorsv1alpha1.Connector, token tokens.Token) (string
 		}
 		refs = append(refs, c.Ref())
 	}
-	u, err := connectorsv1alpha1.ProxyURL(conns[0].ProxyAddress(), string(token), refs...)
+	u, err := connectorsv1alpha1.ProxyURL(host.ProxyAddress(), string(token), refs...)
 	if err != nil {
-		return "", fmt.Errorf("%w: connector %s: %w", ErrInvalid, conns[0].Ref(), err)
+		return "", fmt.Errorf("%w: connector %s: %w", ErrInvalid, host.Ref(), err)
 	}
 	return u, nil
 }
 
-// templateData builds the data of docs/design.md §7; the caller sets
-// "configurations" per configuration.
-func templateData(in Input) map[string]any {
-	conns := make([]any, 0, len(in.Connectors))
-	for _, c := range in.Connectors {
-		if c.Spec.ConnectorClassName == in.Class.Name {
-			c = c.WithClassDefaults(in.Class) // the class's defaults for what it omits
-		}
-		conns = append(conns, connectorData(c))
+// templateData builds the data of docs/design.md §7 for the connectors of
+// one class; the caller sets "configurations" per configuration.
+func templateData(in Input, g classGroup) map[string]any {
+	conns := make([]any, 0, len(g.conns))
+	for _, c := range g.conns {
+		conns = append(conns, connectorData(c.WithClassDefaults(g.class))) // the class's defaults for what it omits
 	}
 	classProxy := ""
-	if p := in.Class.Status.Proxy; p != nil && p.HTTPAddress != nil {
+	if p := g.class.Status.Proxy; p != nil && p.HTTPAddress != nil {
 		classProxy = p.HTTPAddress.URL
 	}
 	return map[string]any{
 		"connector":  conns[0],
 		"connectors": conns,
 		"connectorclass": map[string]any{
-			"metadata":     map[string]any{"name": in.Class.Name},
+			"metadata":     map[string]any{"name": g.class.Name},
 			"proxyAddress": classProxy,
 		},
 		"context": map[string]any{

@@ -24,6 +24,10 @@
 //	                  declared defaults overridden by Input.Params and then
 //	                  Input.ConfigParams
 //
+// With connectors of several classes (Input.Classes), each configuration
+// renders from the class of its connectors, for them; the proxy built-ins
+// name every connector at the last class's proxy.
+//
 // Besides the files of the chosen configurations, Render adds the built-in
 // files context.token, context.proxy.caCert, ca.crt, ca.cert, and, when the
 // class has a proxy, http.proxy, https.proxy, .env and

@@ -138,3 +138,37 @@ func TestClassParamDefaultsReachTheTemplatesOfConnectorsThatOmitThem(t *testing.
 		t.Error("rendering wrote the default into the connector")
 	}
 }
+
+// TestEachConfigurationComesFromItsOwnConnectorsClassInAMixedMount: with
+// connectors of two classes, each configuration renders from the class of
+// its connectors, for them; a file both write is the later class's, and the
+// proxy built-ins name every connector at the last class's proxy.
+func TestEachConfigurationComesFromItsOwnConnectorsClassInAMixedMount(t *testing.T) {
+	in := quickstartInput(t)
+	k8s := in.Class
+	k8s.Spec.Configurations = append(k8s.Spec.Configurations, connectorsv1alpha1.Configuration{Name: "who", Data: map[string]string{
+		"who.txt": "k8s class: {{ range .connectors }}{{ .name }} {{ end }}\n",
+	}})
+	registry := &connectorsv1alpha1.ConnectorClass{}
+	registry.Name = "oci"
+	registry.Spec.Proxy = &connectorsv1alpha1.ClassProxy{}
+	registry.Spec.Configurations = []connectorsv1alpha1.Configuration{
+		{Name: "registry-config", Data: map[string]string{"config.json": `{"auths":{"{{ (urlParse .connector.status.proxyAddress).host }}":{"connector":"{{ .connector.metadata.name }}","class":"{{ .connectorclass.metadata.name }}"}}}` + "\n"}},
+		{Name: "who", Data: map[string]string{"who.txt": "oci class: {{ range .connectors }}{{ .name }} {{ end }}\n"}},
+	}
+	reg := connector("k8s-connector-demo", "harbor", "https://harbor.example.com")
+	reg.Spec.ConnectorClassName = "oci"
+	in.Connectors = append(in.Connectors, reg)
+	in.Classes = map[string]*connectorsv1alpha1.ConnectorClass{"k8s": k8s, "oci": registry}
+	in.Selection = "kubeconfig,registry-config,who,!context.token"
+	files, err := render.Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "mixed-classes.golden", dump(files))
+
+	in.Selection = "helmconfig"
+	if _, err := render.Render(in); !errors.Is(err, render.ErrNotFound) || !strings.Contains(err.Error(), "connector classes k8s, oci") {
+		t.Errorf("err = %v, want NotFound naming both classes", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -95,6 +96,9 @@ func (l Limits) withDefaults() Limits {
 type Input struct {
 	// Class is the ConnectorClass of the first connector. Required.
 	Class *connectorsv1alpha1.ConnectorClass
+	// Classes are the classes of the connectors by name (Resolved.Classes);
+	// nil: every connector is of Class.
+	Classes map[string]*connectorsv1alpha1.ConnectorClass
 	// Connectors are the connectors; the first one is .connector. At least
 	// one, each with status.proxy.httpAddress.url set.
 	Connectors []*connectorsv1alpha1.Connector
@@ -182,35 +186,47 @@ func render(in Input) (Files, error) {
 	if len(in.ProxyCACert) == 0 {
 		return nil, fmt.Errorf("%w: the gateway CA certificate is required", ErrInvalid)
 	}
-	className := in.Class.Name
 	sel, err := ParseSelection(in.Selection)
 	if err != nil {
 		return nil, err
 	}
-	var configs []connectorsv1alpha1.Configuration
+	groups, err := classGroups(in)
+	if err != nil {
+		return nil, err
+	}
+	// Each selected configuration comes from the class of its connectors:
+	// with connectors of several classes, every class that has it renders
+	// it for its own connectors (a later one's file wins a clash).
+	var jobs []job
 	for _, name := range sel.Configurations {
-		c, ok := findConfiguration(in.Class, name)
-		if !ok {
-			return nil, fmt.Errorf("%w: connector class %s has no configuration %q (it has: %s)", ErrNotFound, className, name, strings.Join(configurationNames(in.Class), ", "))
+		found := false
+		for _, g := range groups {
+			if c, ok := findConfiguration(g.class, name); ok {
+				jobs = append(jobs, job{group: g, config: c})
+				found = true
+			}
 		}
-		configs = append(configs, c)
+		if !found {
+			return nil, fmt.Errorf("%w: %s has no configuration %q (it has: %s)", ErrNotFound, classesOf(groups), name, strings.Join(allConfigurationNames(groups), ", "))
+		}
 	}
 	for name := range in.ConfigParams {
-		if _, ok := findConfiguration(in.Class, name); !ok {
-			return nil, fmt.Errorf("%w: configuration.params names configuration %q, which connector class %s does not have (it has: %s)", ErrInvalid, name, className, strings.Join(configurationNames(in.Class), ", "))
+		if !slices.ContainsFunc(groups, func(g classGroup) bool { _, ok := findConfiguration(g.class, name); return ok }) {
+			return nil, fmt.Errorf("%w: configuration.params names configuration %q, which %s does not have (it has: %s)", ErrInvalid, name, classesOf(groups), strings.Join(allConfigurationNames(groups), ", "))
 		}
 	}
-	params := make([]map[string]any, len(configs))
-	for i, c := range configs {
-		if params[i], err = configurationParams(className, c, in.Params, in.ConfigParams[c.Name]); err != nil {
+	for i := range jobs {
+		if jobs[i].params, err = configurationParams(jobs[i].group.class.Name, jobs[i].config, in.Params, in.ConfigParams[jobs[i].config.Name]); err != nil {
 			return nil, err
 		}
 	}
-	// A class without a proxy renders its configurations without the proxy
-	// built-ins (the original omits them too).
+	// The proxy built-ins name every connector and, as in the original,
+	// the proxy of the last class; a class without a proxy renders without
+	// them (the original omits them too).
+	last := groups[len(groups)-1]
 	proxy := ""
-	if hasProxy(in.Class) || in.Connectors[0].ProxyAddress() != "" {
-		if proxy, err = proxyURL(in.Connectors, in.Token); err != nil {
+	if hasProxy(last.class) || last.conns[0].ProxyAddress() != "" {
+		if proxy, err = proxyURL(last.conns[0], in.Connectors, in.Token); err != nil {
 			return nil, err
 		}
 	}
@@ -232,7 +248,7 @@ func render(in Input) (Files, error) {
 	if proxy != "" {
 		builtins[FileHTTPProxy], builtins[FileHTTPSProxy] = proxy, proxy
 		builtins[FileEnv] = "http_proxy=" + proxy + "\nhttps_proxy=" + proxy + "\nno_proxy=" + NoProxy + "\n"
-		builtins[FileProxyAddress] = in.Connectors[0].ProxyAddress()
+		builtins[FileProxyAddress] = last.conns[0].ProxyAddress()
 	}
 	for name, content := range builtins {
 		if excluded[name] {
@@ -243,10 +259,11 @@ func render(in Input) (Files, error) {
 		total += len(content)
 	}
 
-	data := templateData(in)
 	deadline := time.Now().Add(lim.Timeout)
-	for i, c := range configs {
-		data["configurations"] = params[i]
+	for _, j := range jobs {
+		c, className := j.config, j.group.class.Name
+		data := templateData(in, j.group)
+		data["configurations"] = j.params
 		fileNames := make([]string, 0, len(c.Data))
 		for n := range c.Data {
 			fileNames = append(fileNames, n)

@@ -36,6 +36,8 @@ type Resolver struct {
 type Resolved struct {
 	// Class is the class of the first connector.
 	Class *connectorsv1alpha1.ConnectorClass
+	// Classes are the classes of all the connectors, by name.
+	Classes map[string]*connectorsv1alpha1.ConnectorClass
 	// Connectors are the connectors, in the order asked for.
 	Connectors []*connectorsv1alpha1.Connector
 }
@@ -91,14 +93,21 @@ func (r *Resolver) Resolve(ctx context.Context, id tokens.Identity, refs []conne
 		}
 		out.Connectors = append(out.Connectors, &conn)
 	}
-	first := out.Connectors[0]
-	var class connectorsv1alpha1.ConnectorClass
-	if err := r.Reader.Get(ctx, client.ObjectKey{Name: first.Spec.ConnectorClassName}, &class); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, resolveFail(ErrPrecondition, err, "connector class %s of connector %s not found", first.Spec.ConnectorClassName, first.Ref())
+	out.Classes = map[string]*connectorsv1alpha1.ConnectorClass{}
+	for _, c := range out.Connectors {
+		name := c.Spec.ConnectorClassName
+		if _, done := out.Classes[name]; done {
+			continue
 		}
-		return nil, resolveFail(ErrUnavailable, err, "cannot read connector class %s now; try again later", first.Spec.ConnectorClassName)
+		var class connectorsv1alpha1.ConnectorClass
+		if err := r.Reader.Get(ctx, client.ObjectKey{Name: name}, &class); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, resolveFail(ErrPrecondition, err, "connector class %s of connector %s not found", name, c.Ref())
+			}
+			return nil, resolveFail(ErrUnavailable, err, "cannot read connector class %s now; try again later", name)
+		}
+		out.Classes[name] = &class
 	}
-	out.Class = &class
+	out.Class = out.Classes[out.Connectors[0].Spec.ConnectorClassName]
 	return out, nil
 }
