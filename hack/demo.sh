@@ -72,62 +72,15 @@ k create clusterrole demo-pod-reader --verb=get,list,watch --resource=pods,names
 k create clusterrolebinding demo-pod-reader --clusterrole=demo-pod-reader --serviceaccount=k8s-connector-demo:demo-reader
 token="$(k create token demo-reader -n k8s-connector-demo --duration=1h)"
 address="https://${REALNODE_NODE_IP}:6443"
-k apply -n k8s-connector-demo -f - <<YAML
-kind: Secret
-apiVersion: v1
-metadata:
-  name: k8s-secret
-type: connectors.cpaas.io/bearer-token
-stringData:
-  token: ${token}
----
-apiVersion: connectors.alauda.io/v1alpha1
-kind: Connector
-metadata:
-  name: k8s-connector
-spec:
-  connectorClassName: k8s
-  address: ${address}
-  auth:
-    name: bearerTokenAuth
-    secretRef:
-      name: k8s-secret
-YAML
+# The seed's manifests as written, only the token and the address replaced.
+sed -e "s#eyJhbGciOiJSUzI1NiIxxxxxxxx#${token}#" -e "s#https://192.168.1.100:6443#${address}#" chart/testdata/quickstart-step2.yaml |
+	k apply -n k8s-connector-demo -f -
 k wait --for=condition=Ready connector/k8s-connector -n k8s-connector-demo --timeout=120s >/dev/null
 k get connector k8s-connector -n k8s-connector-demo
 
 step "3. A Job that uses the connector"
 for _ in $(seq 1 60); do k get sa default -n k8s-connector-demo >/dev/null 2>&1 && break; sleep 0.5; done
-k apply -n k8s-connector-demo -f - <<'YAML'
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: k8s-access
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: kubectl
-        image: bitnami/kubectl:1.30.1
-        imagePullPolicy: IfNotPresent
-        env:
-        - name: KUBECONFIG
-          value: /opt/kube/kubeconfig
-        command: ["kubectl"]
-        args: ["get", "pods", "-v=5", "--all-namespaces"]
-        volumeMounts:
-        - name: kubeconfig
-          mountPath: /opt/kube
-      volumes:
-      - name: kubeconfig
-        csi:
-          readOnly: true
-          driver: connectors-csi
-          volumeAttributes:
-            connector.name: "k8s-connector"
-            configuration.names: "kubeconfig"
-YAML
+k apply -n k8s-connector-demo -f test/e2e/testdata/quickstart-job.yaml
 k wait --for=condition=Complete job/k8s-access -n k8s-connector-demo --timeout=180s >/dev/null
 
 step "4. Result: kubectl logs job/k8s-access -n k8s-connector-demo"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,36 +21,16 @@ import (
 	"github.com/connectors-io/connectors/internal/testbed"
 )
 
-// quickstartJob is step 3 of the quick start, exactly as the seed gives it.
-const quickstartJob = `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: k8s-access
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: kubectl
-        image: bitnami/kubectl:1.30.1
-        imagePullPolicy: IfNotPresent
-        env:
-        - name: KUBECONFIG
-          value: /opt/kube/kubeconfig
-        command: ["kubectl"]
-        args: ["get", "pods", "-v=5", "--all-namespaces"]
-        volumeMounts:
-        - name: kubeconfig
-          mountPath: /opt/kube
-      volumes:
-      - name: kubeconfig
-        csi:
-          readOnly: true
-          driver: connectors-csi
-          volumeAttributes:
-            connector.name: "k8s-connector"
-            configuration.names: "kubeconfig"
-`
+// quickstartJob is step 3 of the quick start, exactly as the seed gives it
+// (hack/demo.sh applies the same file).
+func quickstartJob(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "quickstart-job.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // podWithTheKubeconfig is a pod of the quick start's image that mounts the
 // connector's kubeconfig at /opt/kube and runs script (the quick start's
@@ -222,7 +203,7 @@ func walkQuickStart(t *testing.T, rn *testbed.RealNode, conn *testbed.Connectors
 
 	// 3. The Job.
 	t.Run("the Job of the quick start lists the pods of all namespaces", func(t *testing.T) {
-		k(quickstartJob, "apply", "-n", ns, "-f", "-")
+		k(quickstartJob(t), "apply", "-n", ns, "-f", "-")
 		k("", "wait", "--for=condition=Complete", "job/k8s-access", "-n", ns, "--timeout=180s")
 		logs := k("", "logs", "job/k8s-access", "-n", ns)
 		if !strings.Contains(logs, "NAMESPACE") || !strings.Contains(logs, ns) || !strings.Contains(logs, "k8s-access-") {
