@@ -49,6 +49,12 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 		if err := c.Usable(); err != nil {
 			return nil, perr(http.StatusServiceUnavailable, "%s", err.Error())
 		}
+		if c.ProxyAddress() == "" {
+			// Usable without a proxy: its class declares none, so it is
+			// not the gateway's to serve.
+			note(perr(http.StatusForbidden, "connector %s is not served by a proxy (its class declares none)", ref))
+			continue
+		}
 		return c, nil
 	}
 	return nil, first

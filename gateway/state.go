@@ -8,6 +8,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -96,11 +97,17 @@ func (s *state) trust(ctx context.Context, c *connectorsv1alpha1.Connector) (*x5
 	var own *corev1.Secret
 	if ref := c.Spec.CACertSecretRef; ref != nil {
 		sec, err := s.secret(ctx, c.Namespace, ref.Name)
-		if err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			// As for the reconciler's probes (CACertReady SecretNotFound):
+			// nothing added, verification goes on with the other roots.
+			version.WriteString(c.Namespace + "/" + ref.Name + "@absent")
+		case err != nil:
 			return nil, "", fmt.Errorf("caCertSecretRef: %w", err)
+		default:
+			own = sec
+			version.WriteString(c.Namespace + "/" + ref.Name + "@" + sec.ResourceVersion)
 		}
-		own = sec
-		version.WriteString(c.Namespace + "/" + ref.Name + "@" + sec.ResourceVersion)
 	}
 	key := version.String()
 	if pool, ok := s.pools.Get(key); ok {

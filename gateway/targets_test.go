@@ -68,3 +68,23 @@ func TestAClassAddressExtensionDefaultIsATargetOfConnectorsThatOmitIt(t *testing
 		return code == 0 && strings.Contains(body, "Forbidden")
 	})
 }
+
+// TestAMissingCACertSecretAddsNothingAndTheOtherRootsStillServe: as for the
+// reconciler (CACertReady SecretNotFound, Ready by the probes), a
+// caCertSecretRef naming no Secret leaves the pool as it is: a target the
+// install namespace's CA Secrets trust is served.
+func TestAMissingCACertSecretAddsNothingAndTheOtherRootsStillServe(t *testing.T) {
+	e := startGateway(t, nil)
+	ns := namespace(t, "missing-ca")
+	c := readyConnector(t, ns, "k8s-connector", apiserver(), cp.TargetToken(t, "reader"), "http://"+e.addr)
+	c.Spec.CACertSecretRef = &connectorsv1alpha1.LocalSecretReference{Name: "not-there"}
+	if err := cp.Client.Update(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	setReady(t, c, metav1.ConditionTrue, "", "", "http://"+e.addr)
+	token, _ := cp.PodToken(t, ns, "k8s-access", "default")
+	kc := e.kubeconfig(t, c, token)
+	if out, errOut, err := kubectl(t, kc, nil, "", "get", "ns", "-o", "name"); err != nil || !strings.Contains(out, "namespace/"+ns) {
+		t.Fatalf("kubectl through the gateway: %v\n%s\n%s", err, out, errOut)
+	}
+}

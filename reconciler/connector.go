@@ -107,6 +107,12 @@ func waiting(t, on string) connectorsv1alpha1.Condition {
 func (r *ConnectorReconciler) evaluate(ctx context.Context, c *connectorsv1alpha1.Connector) (evaluation, error) {
 	var ev evaluation
 	add := func(cs ...connectorsv1alpha1.Condition) { ev.conditions = append(ev.conditions, cs...) }
+	// CACertReady depends on the connector alone: it is told on every path.
+	caCond, own, err := r.checkCACert(ctx, c)
+	if err != nil {
+		return ev, err
+	}
+	add(caCond)
 
 	var class connectorsv1alpha1.ConnectorClass
 	if err := r.opts.Client.Get(ctx, client.ObjectKey{Name: c.Spec.ConnectorClassName}, &class); err != nil {
@@ -140,15 +146,11 @@ func (r *ConnectorReconciler) evaluate(ctx context.Context, c *connectorsv1alpha
 	}
 	add(secretCond)
 
-	caCond, own, err := r.checkCACert(ctx, c)
-	if err != nil {
-		return ev, err
-	}
 	liveCond, roots, err := r.checkLiveness(ctx, c, &class, secret, caCond, own)
 	if err != nil {
 		return ev, err
 	}
-	add(liveCond, caCond)
+	add(liveCond)
 
 	switch {
 	case secretCond.Status != metav1.ConditionTrue:
@@ -418,7 +420,9 @@ func (r *ConnectorReconciler) transition(c *connectorsv1alpha1.Connector, old []
 	}
 	if nc.Type == connectorsv1alpha1.ConditionCACertReady && nc.Status == metav1.ConditionFalse {
 		// The original's event reasons.
-		reason = map[string]string{connectorsv1alpha1.ReasonSecretNotFound: "CACertSecretNotFound", connectorsv1alpha1.ReasonInvalidPEM: "InvalidCACert"}[nc.Reason]
+		if r, ok := map[string]string{connectorsv1alpha1.ReasonSecretNotFound: "CACertSecretNotFound", connectorsv1alpha1.ReasonInvalidPEM: "InvalidCACert"}[nc.Reason]; ok {
+			reason = r
+		}
 	}
 	switch nc.Status {
 	case metav1.ConditionFalse:

@@ -103,6 +103,11 @@ func (r *ConnectorReconciler) runProbe(ctx context.Context, p *connectorsv1alpha
 	// address's scheme when the probe keeps the address's host, else http.
 	if p.Host != "" && p.Host != addr.Host {
 		target.Host, target.Scheme = p.Host, "http"
+		if p.Scheme == "" && addr.Scheme == "https" && len(p.HTTPHeaders) > 0 {
+			// Headers may carry the Secret: not over an http the class did
+			// not ask for.
+			return probeOutcome{target: "GET http://" + p.Host, err: fmt.Errorf("the probe's host %s differs from the address's, so it would go over plain http with its headers; set http.scheme to https (or to http, to allow it)", p.Host)}
+		}
 	}
 	if p.Scheme != "" {
 		target.Scheme = strings.ToLower(p.Scheme)

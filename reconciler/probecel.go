@@ -110,13 +110,32 @@ func (p *probeCEL) eval(ctx context.Context, src string, status int, header http
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return false, fmt.Errorf("took longer than %s", celTimeout)
 		}
-		return false, fmt.Errorf("failed on this answer: %s", oneLine(err.Error()))
+		// The runtime error may repeat values of the answer (a key read from
+		// it, a string that failed a conversion): only its kind is told.
+		return false, fmt.Errorf("failed on this answer: %s", evalErrorKind(err))
 	}
 	b, ok := out.Value().(bool)
 	if !ok {
 		return false, fmt.Errorf("yielded %s, want a bool", out.Type().TypeName())
 	}
 	return b, nil
+}
+
+// evalErrorKind names the kind of a CEL evaluation error without its text.
+func evalErrorKind(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "no such key"), strings.Contains(msg, "no such attribute"):
+		return "it reads a key the answer lacks"
+	case strings.Contains(msg, "no such overload"), strings.Contains(msg, "no matching overload"):
+		return "it applies an operation to a value of another type"
+	case strings.Contains(msg, "cost limit"):
+		return "it exceeded its cost limit"
+	case strings.Contains(msg, "division by zero"), strings.Contains(msg, "modulus by zero"):
+		return "it divides by zero"
+	default:
+		return "a function failed on a value of the answer"
+	}
 }
 
 // oneLine folds a multi-line compiler message.

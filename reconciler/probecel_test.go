@@ -126,9 +126,9 @@ func TestCELProbesJudgeTheAnswerInsteadOfItsStatus(t *testing.T) {
 			say: `its response.cel "response.statusCode" yielded int, want a bool`,
 		},
 		{
-			class: "cel-no-key", name: "a key the answer lacks is AuthReady False naming the key", livenessPath: "/api/system/status", live: up, auth: "response.body.authenticated", secret: "good",
+			class: "cel-no-key", name: "a key the answer lacks is AuthReady False saying so", livenessPath: "/api/system/status", live: up, auth: "response.body.authenticated", secret: "good",
 			condition: connectorsv1alpha1.ConditionAuthReady, status: metav1.ConditionFalse,
-			say: "failed on this answer: no such key: authenticated",
+			say: "failed on this answer: it reads a key the answer lacks",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,6 +43,11 @@ func TestProbeTemplatesRunInTheSandbox(t *testing.T) {
 			},
 			condition: connectorsv1alpha1.ConditionAuthReady, say: "template of header Authorization: rendering took longer than 200ms",
 		},
+		{
+			name: "an auth probe to another host without a scheme is not sent over plain http with its headers", class: "downgrade-probe",
+			probe:     func(c *connectorsv1alpha1.ConnectorClass) { c.Spec.AuthProbes[0].Probe.HTTP.Host = "auth.example.com" },
+			condition: connectorsv1alpha1.ConditionAuthReady, say: "would go over plain http with its headers; set http.scheme",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			class := testbed.Class(t, "k8s")

@@ -48,6 +48,8 @@ func TestProxyURLsFollowTheClassResolverAndKeepTheProxyURIsPortAndPath(t *testin
 			wantConnector: "http://proxy.example.com:3128/base/namespaces/" + ns + "/connectors/path-uri", wantClass: "http://proxy.example.com:3128/base"},
 		{name: "host resolver on a proxy URI with a port", class: "host-uri", resolver: "host", uri: "http://proxy.example.com:3128/base",
 			wantConnector: "http://c-host-uri." + ns + ".svc.cluster.local:3128", wantClass: "http://proxy.example.com:3128/base", wantService: 3128},
+		{name: "host resolver on an https proxy URI keeps the scheme and its default port", class: "host-https", resolver: "host", uri: "https://plugin.example.com/v2",
+			wantConnector: "https://c-host-https." + ns + ".svc.cluster.local", wantClass: "https://plugin.example.com/v2", wantService: 443},
 		{name: "a relative URI on the gateway reference", class: "ref-uri", ref: true, uri: "/v1",
 			wantConnector: "http://c-ref-uri." + ns + ".svc.cluster.local", wantClass: gateway + "/v1", wantService: 80},
 	} {
@@ -82,6 +84,31 @@ func TestProxyURLsFollowTheClassResolverAndKeepTheProxyURIsPortAndPath(t *testin
 			waitForClassProxy(t, tc.class, tc.wantClass)
 		})
 	}
+
+	t.Run("switching a class to the path resolver removes its connectors' Services", func(t *testing.T) {
+		var class connectorsv1alpha1.ConnectorClass
+		if err := cp.Client.Get(t.Context(), client.ObjectKey{Name: "ref-uri"}, &class); err != nil {
+			t.Fatal(err)
+		}
+		class.Annotations = map[string]string{connectorsv1alpha1.ProxyResolverAnnotation: connectorsv1alpha1.ProxyResolverPath}
+		if err := cp.Client.Update(t.Context(), &class); err != nil {
+			t.Fatal(err)
+		}
+		cp.WaitForConnector(t, ns, "ref-uri", "the path-style URL", func(c *connectorsv1alpha1.Connector) bool {
+			return strings.HasSuffix(c.ProxyAddress(), "/v1/namespaces/"+ns+"/connectors/ref-uri")
+		})
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var svc corev1.Service
+			if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "c-ref-uri"}, &svc); apierrors.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the Service c-ref-uri is still there")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
 }
 
 func waitForClassProxy(t *testing.T, name, want string) {

@@ -78,15 +78,17 @@ func (r *ConnectorReconciler) connectorProxyURL(c *connectorsv1alpha1.Connector,
 	switch resolver := class.Annotations[connectorsv1alpha1.ProxyResolverAnnotation]; resolver {
 	case "", connectorsv1alpha1.ProxyResolverHost:
 		own := r.opts.proxyURL(c.Namespace, c.Name)
-		if port := base.Port(); port != "" && port != "80" {
-			u, err := url.Parse(own)
-			if err != nil || u.Port() != "" {
-				return own, nil
-			}
-			u.Host += ":" + port
-			return u.String(), nil
+		u, err := url.Parse(own)
+		if err != nil || u.Port() != "" || u.Scheme != "http" {
+			return own, nil // a template with its own port or scheme (a local run) wins
 		}
-		return own, nil
+		// The connector's host name stands for the class proxy: its scheme
+		// and, when not the scheme's default, its port.
+		u.Scheme = base.Scheme
+		if p := strconv.Itoa(int(servicePort(base))); p != defaultPort(base.Scheme) {
+			u.Host += ":" + p
+		}
+		return u.String(), nil
 	case connectorsv1alpha1.ProxyResolverPath:
 		return strings.TrimSuffix(base.String(), "/") + "/namespaces/" + c.Namespace + "/connectors/" + c.Name, nil
 	default:
@@ -99,7 +101,16 @@ func servicePort(base *url.URL) int32 {
 	if p, err := strconv.ParseInt(base.Port(), 10, 32); err == nil && p > 0 {
 		return int32(p)
 	}
-	return 80
+	p, _ := strconv.ParseInt(defaultPort(base.Scheme), 10, 32)
+	return int32(p)
+}
+
+// defaultPort is the port a URL of scheme means without one.
+func defaultPort(scheme string) string {
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // ensureProxyService returns ProxyServiceReady and the proxy status.
@@ -120,7 +131,18 @@ func (r *ConnectorReconciler) ensureProxyService(ctx context.Context, c *connect
 		return fail("%s", err.Error())
 	}
 	if class.Annotations[connectorsv1alpha1.ProxyResolverAnnotation] == connectorsv1alpha1.ProxyResolverPath {
-		// The class proxy tells connectors apart by the path: no Service.
+		// The class proxy tells connectors apart by the path: no Service,
+		// and the connector's own one of an earlier host resolver goes.
+		var old corev1.Service
+		err := r.opts.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ServiceName(c.Name)}, &old)
+		switch {
+		case err == nil && metav1.IsControlledBy(&old, c):
+			if err := r.opts.Client.Delete(ctx, &old); err != nil && !apierrors.IsNotFound(err) {
+				return fail("cannot delete Service %s, which the path resolver does not use: %s", old.Name, apiMessage(err))
+			}
+		case err != nil && !apierrors.IsNotFound(err):
+			return connectorsv1alpha1.Condition{}, nil, fmt.Errorf("get service %s/%s: %w", c.Namespace, ServiceName(c.Name), err)
+		}
 		return ok(t), r.proxyStatus(proxyURL), nil
 	}
 	host, port := base.Hostname(), servicePort(base)

@@ -157,11 +157,11 @@ func hasProxy(class *connectorsv1alpha1.ConnectorClass) bool { return class.Spec
 // proxyURL is host's proxy address with the user "ns/name[,ns/name...]"
 // of every connector (URL-encoded) and the token as password.
 func proxyURL(host *connectorsv1alpha1.Connector, conns []*connectorsv1alpha1.Connector, token tokens.Token) (string, error) {
+	if host.ProxyAddress() == "" {
+		return "", fmt.Errorf("%w: connector %s has no proxy address yet", ErrInvalid, host.Ref())
+	}
 	refs := make([]connectorsv1alpha1.ConnectorRef, 0, len(conns))
 	for _, c := range conns {
-		if c.ProxyAddress() == "" {
-			return "", fmt.Errorf("%w: connector %s has no proxy address yet", ErrInvalid, c.Ref())
-		}
 		refs = append(refs, c.Ref())
 	}
 	u, err := connectorsv1alpha1.ProxyURL(host.ProxyAddress(), string(token), refs...)

@@ -98,8 +98,8 @@ type Condition struct {
 	// Message explains the status to a human and says how to fix a problem.
 	// +optional
 	Message string `json:"message,omitempty"`
-	// Severity of a condition that is not True: empty (Error) or Warning or
-	// Info; conditions outside Ready (CACertReady) are Info.
+	// Severity: empty (Error) or Warning or Info. Conditions outside Ready
+	// (CACertReady) are Info whatever their status.
 	// +optional
 	// +kubebuilder:validation:Enum="";Error;Warning;Info
 	Severity string `json:"severity,omitempty"`

@@ -80,8 +80,12 @@ func (v ParamValue) MarshalJSON() ([]byte, error) {
 	}
 }
 
-// UnmarshalJSON decodes a string, a list of strings or a string map. A JSON
-// null or number is kept as its text so that no value is lost.
+// UnmarshalJSON decodes a string, a list or a map. It never fails on valid
+// JSON: the CRD stores any value (x-kubernetes-preserve-unknown-fields), and
+// one value Go could not read would make every list of the kind unreadable
+// (informers would stop). So a JSON null or number is kept as its text, and
+// an element or entry that is not a string (a number, a nested list or map)
+// as its JSON text.
 func (v *ParamValue) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
 	*v = ParamValue{}
@@ -96,18 +100,26 @@ func (v *ParamValue) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("param value: %w", err)
 		}
 	case '[':
-		v.Type = ParamTypeArray
-		if err := json.Unmarshal(data, &v.ArrayVal); err != nil {
-			return fmt.Errorf("param value must be a string, a list of strings or a map of strings: %w", err)
+		var items []json.RawMessage
+		if err := json.Unmarshal(data, &items); err != nil {
+			return fmt.Errorf("param value: %w", err)
+		}
+		v.Type, v.ArrayVal = ParamTypeArray, make([]string, 0, len(items))
+		for _, item := range items {
+			v.ArrayVal = append(v.ArrayVal, textOf(item))
 		}
 	case '{':
 		if legacy, ok := legacyParamValue(data); ok {
 			*v = legacy
 			return nil
 		}
-		v.Type = ParamTypeObject
-		if err := json.Unmarshal(data, &v.ObjectVal); err != nil {
-			return fmt.Errorf("param value must be a string, a list of strings or a map of strings: %w", err)
+		var entries map[string]json.RawMessage
+		if err := json.Unmarshal(data, &entries); err != nil {
+			return fmt.Errorf("param value: %w", err)
+		}
+		v.Type, v.ObjectVal = ParamTypeObject, make(map[string]string, len(entries))
+		for k, e := range entries {
+			v.ObjectVal[k] = textOf(e)
 		}
 	default:
 		// Numbers and booleans written without quotes in YAML.
@@ -115,6 +127,15 @@ func (v *ParamValue) UnmarshalJSON(data []byte) error {
 		v.StringVal = string(data)
 	}
 	return nil
+}
+
+// textOf is a JSON string's value, or any other JSON value's text.
+func textOf(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(bytes.TrimSpace(raw))
 }
 
 // legacyParamValue decodes the struct form of the original's CRDs of

@@ -84,9 +84,24 @@ func TestParamValueJSON(t *testing.T) {
 	}
 }
 
-func TestParamValueRejectsAListOfNonStrings(t *testing.T) {
+func TestParamValuesThatAreNotStringsAreKeptAsTheirTextRatherThanRefused(t *testing.T) {
+	// The CRD stores any JSON; a value Go refused would make every list of
+	// connectors unreadable.
+	for in, want := range map[string]connectorsv1alpha1.ParamValue{
+		`[1, {"a": 2}]`:             {Type: connectorsv1alpha1.ParamTypeArray, ArrayVal: []string{"1", `{"a": 2}`}},
+		`{"k": 1, "n": {"x": "y"}}`: {Type: connectorsv1alpha1.ParamTypeObject, ObjectVal: map[string]string{"k": "1", "n": `{"x": "y"}`}},
+		`[]`:                        {Type: connectorsv1alpha1.ParamTypeArray, ArrayVal: []string{}},
+	} {
+		var got connectorsv1alpha1.ParamValue
+		if err := json.Unmarshal([]byte(in), &got); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s decoded %+v, want %+v", in, got, want)
+		}
+	}
 	var v connectorsv1alpha1.ParamValue
-	if err := json.Unmarshal([]byte(`[1, {"a": 2}]`), &v); err == nil {
-		t.Fatalf("decoded %+v, want an error saying what a param value may be", v)
+	if err := json.Unmarshal([]byte(`[1,`), &v); err == nil {
+		t.Error("invalid JSON decoded")
 	}
 }

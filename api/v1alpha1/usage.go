@@ -108,10 +108,17 @@ func (c *Connector) Usable() error {
 	case c.Status.ObservedGeneration < c.Generation:
 		return &notUsable{fmt.Sprintf("connector %s changed (generation %d) and has not been checked again yet (its status describes generation %d); retry in a moment or %s",
 			ref, c.Generation, c.Status.ObservedGeneration, describe)}
-	case c.ProxyAddress() == "":
+	case c.ProxyAddress() == "" && !proxyless(c):
 		return &notUsable{fmt.Sprintf("connector %s has no proxy address yet; %s", ref, describe)}
 	}
 	return nil
+}
+
+// proxyless reports whether the connector's class declares no proxy
+// (ProxyServiceReady True NonProxy): it is used without one.
+func proxyless(c *Connector) bool {
+	p := FindCondition(c.Status.Conditions, ConditionProxyServiceReady)
+	return p != nil && p.Status == metav1.ConditionTrue && p.Reason == ReasonNonProxy
 }
 
 // failing describes the condition Ready fails on: the first False one of

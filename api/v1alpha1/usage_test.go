@@ -55,6 +55,10 @@ func TestUsable(t *testing.T) {
 			say: []string{"connector demo/k8s changed (generation 3) and has not been checked again yet (its status describes generation 2)"}},
 		{name: "a Ready connector without a proxy address is not usable", mod: func(c *connectorsv1alpha1.Connector) { c.Status.Proxy = nil },
 			say: []string{"connector demo/k8s has no proxy address yet"}},
+		{name: "a Ready connector of a class without a proxy (ProxyServiceReady NonProxy) is usable without an address", mod: func(c *connectorsv1alpha1.Connector) {
+			c.Status.Proxy = nil
+			c.Status.Conditions = with(c.Status.Conditions, cond(connectorsv1alpha1.ConditionProxyServiceReady, metav1.ConditionTrue, connectorsv1alpha1.ReasonNonProxy))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
