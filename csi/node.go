@@ -178,8 +178,10 @@ func connectorRefs(vc map[string]string, podNamespace string) ([]connectorsv1alp
 	var refs []connectorsv1alpha1.ConnectorRef
 	seen := map[connectorsv1alpha1.ConnectorRef]bool{}
 	add := func(ref connectorsv1alpha1.ConnectorRef) error {
-		if ref.Name == "" || ref.Namespace == "" || strings.Contains(ref.Name, "/") {
-			return newError(codes.InvalidArgument, nil, "connector reference %q must be a name or namespace/name", ref.String())
+		if !ref.Valid() {
+			// A malformed name can never become a connector: InvalidArgument,
+			// so the kubelet does not retry it forever.
+			return newError(codes.InvalidArgument, nil, "connector reference %q must be a name or namespace/name of Kubernetes object names (lower case letters, digits, '-' and '.')", ref.String())
 		}
 		if !seen[ref] {
 			seen[ref] = true

@@ -213,6 +213,12 @@ func TestBadRequestsGetTheirCodeAndLeaveNothingMounted(t *testing.T) {
 	}{
 		{name: "a volume without connector.name is an invalid argument", attrs: map[string]string{"configuration.names": "kubeconfig"},
 			want: codes.InvalidArgument, text: "connector.name"},
+		{name: "a connector name that is not an object name (.) is an invalid argument, not a retry", attrs: map[string]string{"connector.name": ".", "configuration.names": "kubeconfig"},
+			want: codes.InvalidArgument, text: "must be a name or namespace/name of Kubernetes object names"},
+		{name: "an encoded path in connectors (%2e%2e) is an invalid argument", attrs: map[string]string{"connectors": "%2e%2e", "configuration.names": "kubeconfig"},
+			want: codes.InvalidArgument, text: "must be a name or namespace/name"},
+		{name: "a namespace that is not a DNS label is an invalid argument", attrs: map[string]string{"connectors": "Bad_NS/k8s-connector", "configuration.names": "kubeconfig"},
+			want: codes.InvalidArgument, text: `"Bad_NS/k8s-connector"`},
 		{name: "an unknown connector is not found", attrs: map[string]string{"connector.name": "nope", "configuration.names": "kubeconfig"},
 			want: codes.NotFound, text: "connector nope not found in namespace " + ns},
 		{name: "a connector of another namespace without RBAC is denied", attrs: map[string]string{"connector.name": "elsewhere", "connector.namespace": other, "configuration.names": "kubeconfig"},

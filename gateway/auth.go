@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/tokens"
 )
@@ -66,7 +64,7 @@ func parseUser(user string) ([]connectorsv1alpha1.ConnectorRef, error) {
 	var refs []connectorsv1alpha1.ConnectorRef
 	for _, part := range strings.Split(user, ",") {
 		ns, name, ok := strings.Cut(strings.TrimSpace(part), "/")
-		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+		if !ok || !(connectorsv1alpha1.ConnectorRef{Namespace: ns, Name: name}).Valid() {
 			// The part is not echoed: a client that swapped user and
 			// password would see its token in the answer and the audit log.
 			return nil, errors.New("the proxy user must name connectors as <namespace>/<name>[,<namespace>/<name>…]")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // The annotation of a ConnectorClass that chooses how its connectors' proxy
@@ -27,6 +28,14 @@ type ConnectorRef struct {
 	Namespace string `json:"namespace"`
 	// Name of the connector.
 	Name string `json:"name"`
+}
+
+// Valid reports whether the reference can name a connector at all: a
+// namespace that is a DNS label and a name that is a DNS subdomain, as the
+// API server requires. Anything else ("." or "%2e%2e", say) is a bad
+// request, never a connector that might appear later.
+func (r ConnectorRef) Valid() bool {
+	return len(validation.IsDNS1123Label(r.Namespace)) == 0 && len(validation.IsDNS1123Subdomain(r.Name)) == 0
 }
 
 // String is "namespace/name", the form of proxy user names.
