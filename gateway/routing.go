@@ -42,7 +42,7 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 			}
 			continue
 		}
-		if !targets(c.Addresses(g.state.class(ctx, c)), scheme, hostport) {
+		if !g.isTarget(ctx, c, scheme, hostport) {
 			note(perr(http.StatusForbidden, "%s is not an address of connector %s (spec.address or spec.addressExtensions)", hostport, ref))
 			continue
 		}
@@ -58,6 +58,13 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 		return c, nil
 	}
 	return nil, first
+}
+
+// isTarget says whether scheme://hostport is one of the connector's
+// addresses. The class (a copy from the cache) is read only when the
+// connector's own addresses do not match: for a default extension.
+func (g *Gateway) isTarget(ctx context.Context, c *connectorsv1alpha1.Connector, scheme, hostport string) bool {
+	return targets(c.Addresses(nil), scheme, hostport) || targets(c.Addresses(g.state.class(ctx, c)), scheme, hostport)
 }
 
 // targets says whether scheme://hostport is one of a connector's addresses
@@ -98,7 +105,7 @@ func (f *forwarder) current(ctx context.Context) (*connectorsv1alpha1.Connector,
 		return nil, perr(http.StatusNotFound, "connector %s no longer exists", ref)
 	case err != nil:
 		return nil, perr(http.StatusServiceUnavailable, "cannot read connector %s now", ref)
-	case !targets(c.Addresses(f.g.state.class(ctx, c)), f.scheme, f.hostport):
+	case !f.g.isTarget(ctx, c, f.scheme, f.hostport):
 		return nil, perr(http.StatusForbidden, "%s is no longer an address of connector %s", f.hostport, ref)
 	}
 	if err := c.Usable(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -357,16 +356,7 @@ func (h *composeHost) start(bin, name string, readyPort int, readyPath string, l
 			t.Fatalf("compose service %s exited: %v\n%s", name, err, logs.Text())
 		default:
 		}
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, ready, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return answersOK(t, ready)
 	})
 }
 

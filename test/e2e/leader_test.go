@@ -81,18 +81,7 @@ func startController(t *testing.T, cp *testbed.ControlPlane, install string) *co
 			t.Logf("controller on %s logged:\n%s", p.control, p.logs.String())
 		}
 	})
-	waitFor(t, "the controller's control API", func() bool {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, p.control+"/healthz", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitFor(t, "the controller's control API", func() bool { return answersOK(t, p.control+"/healthz") })
 	return p
 }
 
