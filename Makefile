@@ -63,6 +63,12 @@ demo: test-bins node-bins image ## Walk the quick start on a real node installed
 demo-dev: build ## Walk the quick start on a local control plane (connectors dev + kubectl; no root).
 	hack/demo-dev.sh
 
+.PHONY: bench bench-quick
+bench: test-bins build ## Measure every loadtest scenario against direct, gateway, nginx and squid; rewrite docs/benchmarks.md's generated part.
+	BENCH_DOC=$(CURDIR)/docs/benchmarks.md hack/bench.sh
+bench-quick: test-bins build ## The same in under a minute (warm and connect); the last line has the warm ratios.
+	QUICK=1 hack/bench.sh
+
 .PHONY: test-bins
 test-bins: ## Build (once, cached outside the tree) etcd, kube-apiserver, kubectl and helm.
 	hack/test-bins.sh >/dev/null

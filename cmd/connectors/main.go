@@ -16,7 +16,11 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand(readEnvironment()).ExecuteContext(ctx)
+	env := readEnvironment()
+	err := startPprof(ctx, env.pprofAddr)
+	if err == nil {
+		err = newRootCommand(env).ExecuteContext(ctx)
+	}
 	stop()
 	var code exitCode
 	var user *devenv.UserError

@@ -16,6 +16,6 @@ func newRootCommand(env environment) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand(), newControllerCommand(env), newControlCommand(env), newGatewayCommand(env),
-		newCSICommand(env), newKubeconfigCommand(), newInitCommand(), newDevCommand())
+		newCSICommand(env), newKubeconfigCommand(), newInitCommand(), newDevCommand(), newLoadtestCommand())
 	return root
 }
