@@ -38,5 +38,5 @@ func (a *auditRecord) done(status int, bytes int64, d time.Duration, reason stri
 	if reason != "" {
 		kv = append(kv, "reason", reason)
 	}
-	a.g.opts.Logger.WithName("audit").Info("request", kv...)
+	a.g.auditLog.Info("request", kv...)
 }

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"crypto/x509"
 	"io"
 	"log"
 	"net/http"
@@ -62,56 +64,18 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		audit.done(rec.status, rec.written(), d, reason)
 	}()
 
-	if g.draining.Load() {
-		rec.Header().Set("Connection", "close")
-		refuse(rec, perr(http.StatusServiceUnavailable, "the gateway is shutting down: connect again"))
-		return
-	}
-	if r.Method == http.MethodConnect {
-		refuse(rec, perr(http.StatusMethodNotAllowed, "CONNECT inside a tunnel is not forwarded"))
-		return
-	}
-	// The request must be for the host the tunnel was authorized for: the
-	// Host header (HTTP/2 :authority) picks the virtual host upstream.
-	if hostport := requestHostPort(r.Host, f.scheme); hostport != f.hostport {
-		refuse(rec, perr(http.StatusMisdirectedRequest, "this tunnel is for %s, not %s", f.hostport, r.Host))
-		return
-	}
-	// Re-validate on every request (a cache hit): a revoked token stops here.
-	if _, err := g.opts.Validator.Validate(r.Context(), f.s.token); err != nil {
-		if !tokens.IsInvalid(err) {
-			refuse(rec, perr(http.StatusServiceUnavailable, "cannot check the proxy token now: %s", err.Error()))
-			return
-		}
-		rec.Header().Set("Connection", "close")
-		refuse(rec, perr(http.StatusForbidden, "the proxy token is no longer valid: %s", err.Error()))
-		f.closeTunnel()
-		return
-	}
-	// And the connector as it is now: deleted, re-pointed, not Ready or no
-	// longer allowed ends the tunnel's use of it.
-	c, perror := f.current(r.Context())
+	adm, perror, after := f.admit(r.Context(), r.Method, r.Host)
 	if perror != nil {
-		if perror.status != http.StatusServiceUnavailable {
+		if after != keepTunnel {
 			rec.Header().Set("Connection", "close")
+		}
+		if after == endTunnel {
 			defer f.closeTunnel()
 		}
 		refuse(rec, perror)
 		return
 	}
-	current := *f
-	current.c = c
-	f = &current
-	cred, err := f.credential(r.Context())
-	if err != nil {
-		refuse(rec, perr(http.StatusServiceUnavailable, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error()))
-		return
-	}
-	roots, version, err := f.upstreamTrust(r.Context())
-	if err != nil {
-		refuse(rec, perr(http.StatusBadGateway, "connector %s/%s: upstream trust: %s", f.c.Namespace, f.c.Name, err.Error()))
-		return
-	}
+	f, cred, roots, version := adm.f, adm.cred, adm.roots, adm.version
 	rt := g.transports.get(string(f.c.UID)+"|"+version, roots)
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -137,6 +101,73 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	proxy.ServeHTTP(rec, r)
+}
+
+// admission is what the checks of one request let through: the forwarder
+// with the connector as it is now, the credential to inject and the
+// upstream's trust.
+type admission struct {
+	f       *forwarder
+	cred    func(*http.Request)
+	roots   *x509.CertPool
+	version string
+}
+
+// afterRefusal says what a refusal does to the connection it came on.
+type afterRefusal int
+
+const (
+	keepTunnel afterRefusal = iota // the next request may fare better
+	closeConn                      // answer with Connection: close (HTTP/2: GOAWAY)
+	endTunnel                      // and close the tunnel a second later
+)
+
+// admit runs the checks of every request in a tunnel (and of plain
+// requests): the gateway not draining, no CONNECT inside, the host the
+// tunnel was authorized for, the token still valid (a cache hit), the
+// connector as it is now (existing, Ready, still allowed, still pointing
+// here), its credential and the upstream's trust.
+func (f *forwarder) admit(ctx context.Context, method, host string) (*admission, *proxyError, afterRefusal) {
+	g := f.g
+	if g.draining.Load() {
+		return nil, perr(http.StatusServiceUnavailable, "the gateway is shutting down: connect again"), closeConn
+	}
+	if method == http.MethodConnect {
+		return nil, perr(http.StatusMethodNotAllowed, "CONNECT inside a tunnel is not forwarded"), keepTunnel
+	}
+	// The request must be for the host the tunnel was authorized for: the
+	// Host header (HTTP/2 :authority) picks the virtual host upstream.
+	if hostport := requestHostPort(host, f.scheme); hostport != f.hostport {
+		return nil, perr(http.StatusMisdirectedRequest, "this tunnel is for %s, not %s", f.hostport, host), keepTunnel
+	}
+	// Re-validate on every request (a cache hit): a revoked token stops here.
+	if _, err := g.opts.Validator.Validate(ctx, f.s.token); err != nil {
+		if !tokens.IsInvalid(err) {
+			return nil, perr(http.StatusServiceUnavailable, "cannot check the proxy token now: %s", err.Error()), keepTunnel
+		}
+		return nil, perr(http.StatusForbidden, "the proxy token is no longer valid: %s", err.Error()), endTunnel
+	}
+	// And the connector as it is now: deleted, re-pointed, not Ready or no
+	// longer allowed ends the tunnel's use of it.
+	c, perror := f.current(ctx)
+	if perror != nil {
+		if perror.status != http.StatusServiceUnavailable {
+			return nil, perror, endTunnel
+		}
+		return nil, perror, keepTunnel
+	}
+	current := *f
+	current.c = c
+	f = &current
+	cred, err := f.credential(ctx)
+	if err != nil {
+		return nil, perr(http.StatusServiceUnavailable, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error()), keepTunnel
+	}
+	roots, version, err := f.upstreamTrust(ctx)
+	if err != nil {
+		return nil, perr(http.StatusBadGateway, "connector %s/%s: upstream trust: %s", f.c.Namespace, f.c.Name, err.Error()), keepTunnel
+	}
+	return &admission{f: f, cred: cred, roots: roots, version: version}, nil, keepTunnel
 }
 
 // closeTunnel ends the tunnel. The answer carries "Connection: close",

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/net/http2"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
@@ -23,6 +24,7 @@ type Gateway struct {
 	h2base     *http.Server  // its BaseConfig: Shutdown sends GOAWAY to all
 	metrics    *metrics
 	buffers    *bufferPool
+	auditLog   logr.Logger // Logger.WithName("audit"), built once: naming a logger clones it
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -50,10 +52,11 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		state: newState(opts.Cache,
 			newSecretWatches(opts.Client, opts.Namespace, opts.CacheSize, opts.Logger, m),
 			opts.Namespace, opts.CacheSize),
-		metrics: m,
-		buffers: newBufferPool(opts.BufferSize),
-		perConn: map[string]int{},
-		open:    map[*tunnel]struct{}{},
+		metrics:  m,
+		buffers:  newBufferPool(opts.BufferSize),
+		auditLog: opts.Logger.WithName("audit"),
+		perConn:  map[string]int{},
+		open:     map[*tunnel]struct{}{},
 	}
 	g.transports = newTransportCache(opts.CacheSize, opts.UpstreamTimeout)
 	// MaxHeaderBytes caps HTTP/2 header lists too.

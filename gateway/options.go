@@ -85,6 +85,11 @@ type Options struct {
 	// CacheSize bounds the leaf and transport caches and the number of
 	// Secret watches (Secrets beyond it are read per use). Default 4096.
 	CacheSize int
+	// DisableRelay serves HTTP/2 tunnels with net/http's HTTP/2 server and a
+	// pooled HTTP/2 client, as before the relay (relay.go): for comparison
+	// and as a way back. Default false: an HTTP/2 tunnel whose upstream
+	// speaks HTTP/2 is relayed frame by frame over a connection of its own.
+	DisableRelay bool
 	// UpstreamTimeout bounds dialing and the TLS handshake upstream. Default 10s.
 	UpstreamTimeout time.Duration
 

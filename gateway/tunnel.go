@@ -143,6 +143,10 @@ func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, 
 	}
 	fw := g.forwarder(s, c, "https", hostport, t)
 	if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
+		if up, version := g.dialRelay(ctx, fw); up != nil {
+			g.serveRelay(ctx, t, tlsConn, up, version, fw)
+			return
+		}
 		// Shared by all HTTP/2 tunnels: shutting its BaseConfig down sends
 		// every one of them a GOAWAY.
 		g.h2.ServeConn(tlsConn, &http2.ServeConnOpts{Context: ctx, Handler: fw.withProtocol("h2"), BaseConfig: g.h2base})

@@ -92,7 +92,8 @@ type transportCache struct {
 // HTTP/1.1-only for Upgrade requests (Go forces HTTP/1.1 only for
 // "Upgrade: websocket", not for SPDY/3.1).
 type upstream struct {
-	h2, h1 *http.Transport
+	h2, h1   *http.Transport
+	sessions tls.ClientSessionCache // TLS resumption for the HTTP/2 relay's connections
 }
 
 func (u *upstream) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -130,7 +131,7 @@ func (tc *transportCache) get(key string, roots *x509.CertPool) *upstream {
 	h2.ForceAttemptHTTP2 = true
 	h1 := base([]string{"http/1.1"})
 	h1.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // never h2
-	u := &upstream{h2: h2, h1: h1}
+	u := &upstream{h2: h2, h1: h1, sessions: tls.NewLRUClientSessionCache(64)}
 	tc.cache.Add(key, u)
 	return u
 }
