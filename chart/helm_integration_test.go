@@ -33,7 +33,7 @@ var modes = []struct {
 }{
 	{"default", nil},
 	{"external-redis", []string{"redis.url=redis://redis.example.com:6379/0"}},
-	{"redis-secret", []string{"redis.existingSecret=redis-url", "gateway.hpa.enabled=true", "authorization.requireRBAC=true"}},
+	{"redis-secret", []string{"redis.existingSecret=redis-url", "gateway.hpa.enabled=true", "authorization.requireRBAC=true", "gateway.http2Relay=true"}},
 	{"knative", []string{"controlPath.mode=knative", "authorization.requireRBAC=true"}},
 	{"builtin-registration", []string{"csi.registration=builtin", "csi.tokenExpirationSeconds=600"}},
 }

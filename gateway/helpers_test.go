@@ -100,6 +100,9 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	opts := gateway.Options{
 		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Client: secrets, Namespace: e.install,
 		Listener: l, AdminListener: al, Logger: e.logs.Logger("gateway"), ShutdownTimeout: 5 * time.Second, ShutdownDelay: -1,
+		// The whole suite runs through the HTTP/2 relay with
+		// CONNECTORS_TEST_HTTP2_RELAY=1 (relay_test.go runs both ways always).
+		HTTP2Relay: os.Getenv("CONNECTORS_TEST_HTTP2_RELAY") == "1",
 	}
 	if mod != nil {
 		mod(&opts)

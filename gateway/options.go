@@ -85,11 +85,13 @@ type Options struct {
 	// CacheSize bounds the leaf and transport caches and the number of
 	// Secret watches (Secrets beyond it are read per use). Default 4096.
 	CacheSize int
-	// DisableRelay serves HTTP/2 tunnels with net/http's HTTP/2 server and a
-	// pooled HTTP/2 client, as before the relay (relay.go): for comparison
-	// and as a way back. Default false: an HTTP/2 tunnel whose upstream
-	// speaks HTTP/2 is relayed frame by frame over a connection of its own.
-	DisableRelay bool
+	// HTTP2Relay relays an HTTP/2 tunnel whose upstream speaks HTTP/2 frame
+	// by frame over an upstream connection of its own (relay.go) instead of
+	// net/http's HTTP/2 server and the pooled HTTP/2 client: about 2.5 times
+	// less CPU per warm request, but one upstream connection per open tunnel
+	// (about 100 KiB more per tunnel here, and as many connections at the
+	// upstream) and one more TLS handshake per new tunnel. Default false.
+	HTTP2Relay bool
 	// UpstreamTimeout bounds dialing and the TLS handshake upstream. Default 10s.
 	UpstreamTimeout time.Duration
 

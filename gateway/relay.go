@@ -81,7 +81,7 @@ type side struct {
 }
 
 func newSide(c net.Conn, maxHeaderList uint32) *side {
-	s := &side{conn: c, r: bufio.NewReaderSize(c, 16<<10), w: bufio.NewWriterSize(c, 16<<10), maxFrame: 16384}
+	s := &side{conn: c, r: bufio.NewReaderSize(c, 4<<10), w: bufio.NewWriterSize(c, 4<<10), maxFrame: 16384}
 	s.fr = http2.NewFramer(s.w, s.r)
 	s.fr.SetMaxReadFrameSize(relayMaxFrame)
 	s.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
@@ -178,7 +178,7 @@ type relayStream struct {
 // be reached now or does not speak HTTP/2: the ordinary path then answers
 // each request with the reason.
 func (g *Gateway) dialRelay(ctx context.Context, f *forwarder) (net.Conn, string) {
-	if g.opts.DisableRelay || f.scheme != "https" {
+	if !g.opts.HTTP2Relay || f.scheme != "https" {
 		return nil, ""
 	}
 	roots, version, err := f.upstreamTrust(ctx)

@@ -41,14 +41,14 @@ func echoUpstream(t *testing.T) *recorder {
 	return r
 }
 
-// Both ways of serving an HTTP/2 tunnel, the relay (the default) and
-// net/http's server with a pooled client, must behave the same.
+// Both ways of serving an HTTP/2 tunnel, the relay (Options.HTTP2Relay) and
+// net/http's server with a pooled client (the default), must behave the same.
 var h2Modes = []struct {
 	name string
 	mod  func(*gateway.Options)
 }{
-	{"relayed", nil},
-	{"served by net/http", func(o *gateway.Options) { o.DisableRelay = true }},
+	{"relayed", func(o *gateway.Options) { o.HTTP2Relay = true }},
+	{"served by net/http", nil},
 }
 
 func TestAnHTTP2TunnelCarriesBodiesLargerThanEveryFlowControlWindowBothWays(t *testing.T) {

@@ -18,7 +18,8 @@ import (
 // PeerOptions configure a generated peer.
 type PeerOptions struct {
 	// Dir holds the peer's configuration, certificates and logs. Required;
-	// it is made world-readable (the peers drop root for their workers).
+	// it is made world-readable, and its parents must be searchable by
+	// everyone (the peers drop root for their workers: nobody, proxy).
 	Dir string
 	// Upstream is the upstream's host:port (loopback). Required.
 	Upstream string

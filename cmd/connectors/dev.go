@@ -28,7 +28,7 @@ import (
 type devOptions struct {
 	cluster clusterOptions
 	run     devenv.Options
-	noRelay bool
+	relay   bool
 }
 
 func defaultStateDir() string {
@@ -46,7 +46,7 @@ func (o *devOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.run.RedisURL, "redis-url", "", "shared token cache (default: a redis-server started here when installed, else in-process only)")
 	fs.StringVar(&o.run.ListenGateway, "listen-gateway", "127.0.0.1:0", "gateway address")
 	fs.StringVar(&o.run.ListenControl, "listen-control", "127.0.0.1:0", "control API address (token and configurations API, reconcile)")
-	addRelayFlag(fs, &o.noRelay)
+	addRelayFlag(fs, &o.relay)
 }
 
 func newDevCommand() *cobra.Command {
@@ -62,7 +62,7 @@ func newDevCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := o.cluster.logger()
 			o.run.Kubeconfig, o.run.Logger, o.run.Out = o.cluster.kubeconfig, log, cmd.OutOrStdout()
-			o.run.Components = func(ctx context.Context, env *devenv.Env) error { return devComponents(ctx, env, o.noRelay) }
+			o.run.Components = func(ctx context.Context, env *devenv.Env) error { return devComponents(ctx, env, o.relay) }
 			return devenv.Run(cmd.Context(), o.run)
 		},
 	}
@@ -73,7 +73,7 @@ func newDevCommand() *cobra.Command {
 
 // devComponents wires the controller, the control API, the CSI driver and
 // the gateway as their commands do, with the local addresses of env.
-func devComponents(ctx context.Context, env *devenv.Env, noRelay bool) error {
+func devComponents(ctx context.Context, env *devenv.Env, relay bool) error {
 	log := ctrl.Log
 	// The controller, as `connectors controller` runs it, publishing the
 	// gateway's local address as the connectors' proxy URL.
@@ -112,7 +112,7 @@ func devComponents(ctx context.Context, env *devenv.Env, noRelay bool) error {
 	}
 	gw := gatewayOptions{
 		namespace: env.Namespace, redisURL: env.RedisURL, audience: tokens.DefaultAudience, watchPods: true,
-		shutdownTimeout: 5 * time.Second, shutdownDelay: -1, noRelay: noRelay,
+		shutdownTimeout: 5 * time.Second, shutdownDelay: -1, relay: relay,
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mgr.Start(gctx) })
