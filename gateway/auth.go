@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/tokens"
@@ -52,8 +53,33 @@ func (g *Gateway) authenticate(ctx context.Context, r *http.Request) (*session, 
 		g.metrics.auth("unavailable")
 		return nil, perr(http.StatusServiceUnavailable, "cannot check the proxy token now: %s", err.Error())
 	}
+	if perror := g.tokenPolicy(id); perror != nil {
+		g.metrics.auth("policy")
+		return nil, perror
+	}
 	g.metrics.auth("valid")
 	return newSession(id, token, refs), nil
+}
+
+// tokenPolicy refuses valid tokens the gateway does not take: unbound ones
+// (no pod: deleting a pod cannot revoke them) unless AllowUnboundTokens,
+// and any whose remaining lifetime exceeds the maximum for its kind.
+func (g *Gateway) tokenPolicy(id tokens.Identity) *proxyError {
+	left := id.ExpiresAt.Sub(g.opts.Now())
+	if id.PodUID == "" {
+		if !g.opts.AllowUnboundTokens {
+			return perr(http.StatusProxyAuthRequired, "proxy token refused: it is not bound to a pod (mount the connectors-csi volume, "+
+				"or ask the gateway's operator for --allow-unbound-tokens to use tokens of the token API)")
+		}
+		if left > g.opts.MaxUnboundTokenLifetime {
+			return perr(http.StatusProxyAuthRequired, "proxy token refused: an unbound token may live at most %s, this one %s more", g.opts.MaxUnboundTokenLifetime, left.Round(time.Second))
+		}
+		return nil
+	}
+	if left > g.opts.MaxTokenLifetime {
+		return perr(http.StatusProxyAuthRequired, "proxy token refused: a token may live at most %s, this one %s more", g.opts.MaxTokenLifetime, left.Round(time.Second))
+	}
+	return nil
 }
 
 // parseUser reads "ns/name[,ns/name…]" (the user may arrive URL-encoded).

@@ -64,6 +64,13 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		audit.done(rec.status, rec.written(), d, reason)
 	}()
 
+	releaseSlot, perror := g.acquireRequest(f.s)
+	if perror != nil {
+		g.metrics.limited.WithLabelValues("requests").Inc()
+		refuse(rec, perror)
+		return
+	}
+	defer releaseSlot()
 	adm, perror, after := f.admit(r.Context(), r.Method, r.Host)
 	if perror != nil {
 		if after != keepTunnel {

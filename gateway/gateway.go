@@ -29,12 +29,14 @@ type Gateway struct {
 	ready    atomic.Bool
 	draining atomic.Bool
 
-	mu       sync.Mutex
-	total    int                  // open tunnels
-	perConn  map[string]int       // open tunnels per connector
-	open     map[*tunnel]struct{} // for shutdown
-	inFlight counter              // requests being served
-	running  counter              // tunnel goroutines alive
+	mu                                   sync.Mutex
+	total                                int                  // open tunnels
+	perConn                              map[string]int       // open tunnels per connector
+	perPod, perNamespace                 map[string]int       // open tunnels per pod identity and its namespace
+	requestsPerPod, requestsPerNamespace map[string]int       // requests in flight
+	open                                 map[*tunnel]struct{} // for shutdown
+	inFlight                             counter              // requests being served
+	running                              counter              // tunnel goroutines alive
 }
 
 // New checks opts, fills defaults and registers the informers on the cache.
@@ -55,8 +57,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		metrics:  m,
 		buffers:  newBufferPool(opts.BufferSize),
 		auditLog: opts.Logger.WithName("audit"),
-		perConn:  map[string]int{},
-		open:     map[*tunnel]struct{}{},
+		perConn:  map[string]int{}, perPod: map[string]int{}, perNamespace: map[string]int{},
+		requestsPerPod: map[string]int{}, requestsPerNamespace: map[string]int{},
+		open: map[*tunnel]struct{}{},
 	}
 	g.transports = newTransportCache(opts.CacheSize, opts.UpstreamTimeout)
 	// MaxHeaderBytes caps HTTP/2 header lists too.

@@ -21,6 +21,7 @@ type metrics struct {
 	handshakes *prometheus.HistogramVec
 	firstByte  prometheus.Histogram
 	auths      *prometheus.CounterVec
+	limited    *prometheus.CounterVec // refusals by a fair limit: tunnels or requests
 	// secretWatches counts the single-Secret watches running, secretReads
 	// the Secrets read from the API server instead (watch not synced yet,
 	// or over the limit).
@@ -57,8 +58,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		auths: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "connectors_gateway_auth_results_total",
-			Help: "Proxy authentication results (missing, malformed, invalid, unavailable, valid).",
+			Help: "Proxy authentication results (missing, malformed, invalid, policy, unavailable, valid).",
 		}, []string{"result"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "connectors_gateway_limited_total",
+			Help: "Tunnels and requests refused with 503 by a limit (of the replica, a connector, a pod or a namespace; the audit line names which).",
+		}, []string{"kind"}),
 		secretWatches: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "connectors_gateway_secret_watches", Help: "Secrets watched one by one because connectors reference them.",
 		}),
@@ -68,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.durations, m.tunnels, m.streams, m.handshakes, m.firstByte, m.auths, m.secretWatches, m.secretReads} {
+		for _, c := range []prometheus.Collector{m.requests, m.durations, m.tunnels, m.streams, m.handshakes, m.firstByte, m.auths, m.limited, m.secretWatches, m.secretReads} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("gateway: register metrics: %w", err)
 			}

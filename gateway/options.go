@@ -61,6 +61,19 @@ type Options struct {
 	MaxTunnels int
 	// MaxTunnelsPerConnector bounds the tunnels of one connector. Default 1000.
 	MaxTunnelsPerConnector int
+	// MaxTunnelsPerPod bounds the tunnels of one pod (the token's identity;
+	// an unbound token's ServiceAccount). Default 256 (a kubectl opens one,
+	// a controller a few).
+	MaxTunnelsPerPod int
+	// MaxTunnelsPerNamespace bounds the tunnels of the pods of one
+	// namespace. Default MaxTunnels/4: one tenant cannot fill the replica.
+	MaxTunnelsPerNamespace int
+	// MaxRequestsPerPod bounds the requests in flight (watches included) of
+	// one pod. Default 1000.
+	MaxRequestsPerPod int
+	// MaxRequestsPerNamespace bounds the requests in flight of the pods of
+	// one namespace. Default 5000.
+	MaxRequestsPerNamespace int
 	// TokenGrace keeps a tunnel open this long past its token's exp. Default 30s.
 	TokenGrace time.Duration
 	// IdleTimeout closes a tunnel without requests. Default 5m.
@@ -85,6 +98,17 @@ type Options struct {
 	// CacheSize bounds the leaf and transport caches and the number of
 	// Secret watches (Secrets beyond it are read per use). Default 4096.
 	CacheSize int
+	// MaxTokenLifetime refuses a pod-bound proxy token that is valid for
+	// longer than this from now. Default 24h (a kubelet-projected token of
+	// the CSI volume lives an hour, refreshed before).
+	MaxTokenLifetime time.Duration
+	// AllowUnboundTokens accepts valid proxy tokens bound to no pod (the
+	// token API's, for use outside pods), which deleting a pod cannot
+	// revoke. Default false: pod-bound tokens only.
+	AllowUnboundTokens bool
+	// MaxUnboundTokenLifetime bounds an accepted unbound token's remaining
+	// lifetime. Default 1h (the token API's maximum).
+	MaxUnboundTokenLifetime time.Duration
 	// HTTP2Relay relays an HTTP/2 tunnel whose upstream speaks HTTP/2 frame
 	// by frame over an upstream connection of its own (relay.go) instead of
 	// net/http's HTTP/2 server and the pooled HTTP/2 client: about 2.5 times
@@ -116,6 +140,18 @@ func (o *Options) defaults() error {
 	if o.MaxTunnelsPerConnector <= 0 {
 		o.MaxTunnelsPerConnector = 1000
 	}
+	if o.MaxTunnelsPerPod <= 0 {
+		o.MaxTunnelsPerPod = 256
+	}
+	if o.MaxTunnelsPerNamespace <= 0 {
+		o.MaxTunnelsPerNamespace = max(o.MaxTunnels/4, 1)
+	}
+	if o.MaxRequestsPerPod <= 0 {
+		o.MaxRequestsPerPod = 1000
+	}
+	if o.MaxRequestsPerNamespace <= 0 {
+		o.MaxRequestsPerNamespace = 5000
+	}
 	if o.TokenGrace <= 0 {
 		o.TokenGrace = 30 * time.Second
 	}
@@ -139,6 +175,12 @@ func (o *Options) defaults() error {
 	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = 4096
+	}
+	if o.MaxTokenLifetime <= 0 {
+		o.MaxTokenLifetime = 24 * time.Hour
+	}
+	if o.MaxUnboundTokenLifetime <= 0 {
+		o.MaxUnboundTokenLifetime = time.Hour
 	}
 	if o.UpstreamTimeout <= 0 {
 		o.UpstreamTimeout = 10 * time.Second

@@ -171,6 +171,7 @@ type relayStream struct {
 	clientDone   bool
 	upstreamDone bool
 	reason       string
+	release      func() // gives the request's fair-limit slot back
 }
 
 // dialRelay opens the tunnel's upstream connection for the relay; it
@@ -540,7 +541,16 @@ func (r *relay) clientHeaders(fr *http2.MetaHeadersFrame) error {
 	var perror *proxyError
 	var after afterRefusal
 	var adm *admission
+	release, limited := g.acquireRequest(r.f.s)
+	if release != nil {
+		r.mu.Lock()
+		st.release = release
+		r.mu.Unlock()
+	}
 	switch {
+	case limited != nil:
+		g.metrics.limited.WithLabelValues("requests").Inc()
+		perror = limited
 	case fr.Truncated:
 		perror = perr(http.StatusRequestHeaderFieldsTooLarge, "the request headers are larger than %d bytes", g.opts.MaxHeaderBytes)
 	case fr.PseudoValue("protocol") != "":
@@ -794,6 +804,9 @@ func (r *relay) finishLocked(id uint32, st *relayStream) {
 	}
 	g.metrics.request(st.c, st.method, status, "h2", d)
 	st.audit.done(status, st.bytes, d, st.reason)
+	if st.release != nil {
+		st.release()
+	}
 	g.inFlight.add(-1)
 	g.metrics.streams.Dec()
 }

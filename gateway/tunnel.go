@@ -56,15 +56,16 @@ func (g *Gateway) serveConnect(w http.ResponseWriter, r *http.Request) {
 // host and serves the requests inside until the token expires, the tunnel
 // idles out, or the gateway shuts down.
 func (g *Gateway) tunnel(w http.ResponseWriter, r *http.Request, s *session, c *connectorsv1alpha1.Connector, hostport string, audit *auditRecord, start time.Time) {
-	key := c.Namespace + "/" + c.Name
+	key := tunnelKeys{connector: c.Namespace + "/" + c.Name, pod: s.podKey(), namespace: s.id.Namespace}
 	if g.draining.Load() {
 		writeProxyError(w, perr(http.StatusServiceUnavailable, "the gateway is shutting down: connect again"))
 		audit.done(http.StatusServiceUnavailable, 0, g.opts.Now().Sub(start), "shutting down")
 		return
 	}
-	if !g.acquire(key) {
-		writeProxyError(w, perr(http.StatusServiceUnavailable, "too many open tunnels (connector %s or the gateway): retry later", key))
-		audit.done(http.StatusServiceUnavailable, 0, g.opts.Now().Sub(start), "tunnel limit")
+	if perror := g.acquire(key); perror != nil {
+		g.metrics.limited.WithLabelValues("tunnels").Inc()
+		writeProxyError(w, perror)
+		audit.done(perror.status, 0, g.opts.Now().Sub(start), perror.msg)
 		return
 	}
 	host, _, _ := net.SplitHostPort(hostport)
@@ -104,7 +105,7 @@ func (g *Gateway) tunnel(w http.ResponseWriter, r *http.Request, s *session, c *
 
 // serveTunnel terminates TLS on a hijacked connection and serves the
 // requests inside; it owns the connector's tunnel slot.
-func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, leaf *tls.Certificate, s *session, c *connectorsv1alpha1.Connector, hostport, key string) {
+func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, leaf *tls.Certificate, s *session, c *connectorsv1alpha1.Connector, hostport string, key tunnelKeys) {
 	defer g.running.add(-1)
 	defer g.release(key)
 	t := &tunnel{conn: raw}

@@ -5,7 +5,8 @@
 # as a workload whose only credential is the mounted kubeconfig. Every target
 # (direct, gateway, nginx, squid) is measured interleaved. Run by `make bench`
 # (writes the generated section of docs/benchmarks.md) and `make bench-quick`
-# (QUICK=1: ≤ 60 s, prints the warm ratios last). Root is not needed, but the
+# (QUICK=1: ≤ 60 s, prints the warm ratios last). RELAY=1 runs the gateway with
+# --http2-relay (its own section of the document). Root is not needed, but the
 # peers' workers drop to nobody/proxy when it is.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +34,13 @@ wait_for() { # wait_for FILE-OR-PATTERN LOG PID
 	exit 1
 }
 
-CONNECTORS_PPROF_ADDR="${PPROF_ADDR:-}" bin/connectors dev --state-dir "${state}/dev" ${DEV_ARGS:-} >"${state}/dev.log" 2>&1 &
+dev_args=()
+section=default
+if [[ "${RELAY:-}" == 1 ]]; then
+	dev_args+=(--http2-relay)
+	section=http2-relay
+fi
+CONNECTORS_PPROF_ADDR="${PPROF_ADDR:-}" bin/connectors dev --state-dir "${state}/dev" "${dev_args[@]}" >"${state}/dev.log" 2>&1 &
 dev=$!
 pids+=("${dev}")
 bin/connectors loadtest upstream --dir "${state}/up" >"${state}/up.log" 2>&1 &
@@ -74,21 +81,22 @@ bin/connectors dev exec --state-dir "${state}/dev" -n loadtest --connector upstr
 if [[ "${QUICK:-}" != 1 && -n "${BENCH_DOC:-}" ]]; then
 	# Replace the generated section of the document.
 	{
-		echo "<!-- make bench: generated from here -->"
+		echo "<!-- make bench: generated from here (${section}) -->"
 		echo
+		if [[ "${section}" == http2-relay ]]; then echo "The gateway with \`--http2-relay\`. "; fi
 		echo "Run of $(date -u +%F) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(go version | cut -d' ' -f3),"
 		echo "$(nginx -v 2>&1 | cut -d: -f2 | xargs), $(squid -v | head -1 | sed 's/ for .*//'), $(bin/connectors version 2>/dev/null | head -1):"
 		echo
-		echo "    make bench   # = hack/bench.sh: ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5s}"
+		echo "    $(if [[ "${section}" == http2-relay ]]; then echo "RELAY=1 "; fi)make bench   # hack/bench.sh; ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5s}"
 		echo
 		cat "${state}/bench.md"
-		echo "<!-- make bench: generated to here -->"
+		echo "<!-- make bench: generated to here (${section}) -->"
 	} >"${state}/section.md"
-	python3 - "${BENCH_DOC}" "${state}/section.md" <<'PY'
+	python3 - "${BENCH_DOC}" "${state}/section.md" "${section}" <<'PY'
 import sys
-doc, section = sys.argv[1], open(sys.argv[2]).read()
+doc, section, name = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 s = open(doc).read()
-a, b = "<!-- make bench: generated from here -->", "<!-- make bench: generated to here -->"
+a, b = "<!-- make bench: generated from here (%s) -->" % name, "<!-- make bench: generated to here (%s) -->" % name
 if a in s and b in s:
     s = s[:s.index(a)] + section.rstrip("\n") + s[s.index(b) + len(b):]
 else:

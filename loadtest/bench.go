@@ -127,7 +127,14 @@ func Markdown(w io.Writer, results []*Result) {
 			}
 		}
 		first := rows[0]
-		_, _ = fmt.Fprintf(w, "#### %s (%s loop, %d workers)\n\n", c, first.Loop, first.Workers)
+		switch first.Scenario {
+		case ScenarioWatch:
+			_, _ = fmt.Fprintf(w, "#### %s (%d streams; RSS growth per stream in the last column)\n\n", c, first.Streams)
+		case ScenarioList, ScenarioExec:
+			_, _ = fmt.Fprintf(w, "#### %s (one at a time)\n\n", c)
+		default:
+			_, _ = fmt.Fprintf(w, "#### %s (%s loop, %d workers)\n\n", c, first.Loop, first.Workers)
+		}
 		_, _ = fmt.Fprintf(w, "| target | protocol | throughput (median) | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU per op | proxy peak RSS (growth) |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, t := range targets {
 			var th, p50, p99, p999, cpu, peak, grow []float64
@@ -153,6 +160,9 @@ func Markdown(w io.Writer, results []*Result) {
 				}
 				cpuCell = fmt.Sprintf("%.0f %s", median(cpu), unit)
 				rssCell = fmt.Sprintf("%.1f MiB (+%.1f)", median(peak), median(grow))
+				if first.Scenario == ScenarioWatch && first.Streams > 0 {
+					rssCell += fmt.Sprintf(", %.1f KiB per stream", median(grow)*1024/float64(first.Streams))
+				}
 			}
 			_, _ = fmt.Fprintf(w, "| %s | %s | %.1f %s | %.2f | %.2f | %.2f | %d | %s | %s |\n", t, proto, median(th), first.Unit, median(p50), median(p99), median(p999), errs, cpuCell, rssCell)
 		}

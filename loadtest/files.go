@@ -39,7 +39,7 @@ func (u *UpstreamInfo) URL() string { return "https://" + u.Addr }
 // ServeUpstream makes a CA, a serving certificate for 127.0.0.1 and
 // localhost and a random token, starts an Upstream on listen, writes the
 // directory's files (the token and key 0600) and serves until ctx ends.
-func ServeUpstream(ctx context.Context, dir, listen string, out io.Writer) error {
+func ServeUpstream(ctx context.Context, dir, listen string, watchInterval time.Duration, out io.Writer) error {
 	ca, err := NewCA("connectors loadtest")
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func ServeUpstream(ctx context.Context, dir, listen string, out io.Writer) error
 		return fmt.Errorf("token: %w", err)
 	}
 	token := "loadtest-" + hex.EncodeToString(raw)
-	u, err := NewUpstream(ctx, UpstreamOptions{Listen: listen, Token: token, Certificate: leaf})
+	u, err := NewUpstream(ctx, UpstreamOptions{Listen: listen, Token: token, Certificate: leaf, WatchInterval: watchInterval})
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func TestNginxAndSquidAreGeneratedStartedAndInjectTheToken(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeUpstream(ctx, dir+"/up", "127.0.0.1:0", &testWriter{t}) }()
+	go func() { done <- ServeUpstream(ctx, dir+"/up", "127.0.0.1:0", 50*time.Millisecond, &testWriter{t}) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -36,6 +36,7 @@ type Result struct {
 	Protocol string `json:"protocol"` // h2 or h1 between the client and the target
 	Loop     string `json:"loop"`     // closed or open
 	Workers  int    `json:"workers"`
+	Streams  int    `json:"streams,omitempty"` // watch
 	// Ops is what was counted: requests, events (watch), iterations (list, exec).
 	Ops        int64            `json:"ops"`
 	Errors     int64            `json:"errors"`
@@ -162,7 +163,7 @@ func Run(ctx context.Context, t *Target, o Options) (*Result, error) {
 			return get(ctx, rt, t.BaseURL+o.Path)
 		})
 	case ScenarioWatch:
-		res.Unit = "events/s"
+		res.Unit, res.Streams = "events/s", o.Streams
 		start, err = watches(ctx, t, o, rec)
 	case ScenarioList:
 		res.Unit = "MB/s"

@@ -113,6 +113,8 @@ func devComponents(ctx context.Context, env *devenv.Env, relay bool) error {
 	gw := gatewayOptions{
 		namespace: env.Namespace, redisURL: env.RedisURL, audience: tokens.DefaultAudience, watchPods: true,
 		shutdownTimeout: 5 * time.Second, shutdownDelay: -1, relay: relay,
+		// dev is a local sandbox: tokens of its token API work outside pods too.
+		allowUnbound: true,
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mgr.Start(gctx) })

@@ -33,12 +33,16 @@ type gatewayOptions struct {
 	redisURL                     string
 	audience                     string
 	maxTunnels, maxPerConnector  int
+	maxPerPod, maxPerNamespace   int
+	maxReqPerPod, maxReqPerNS    int
 	cacheSize, bufferSize        int
 	idleTimeout, shutdownTimeout time.Duration
 	shutdownDelay                time.Duration
 	watchPods                    bool
 	requireRBAC                  bool
 	relay                        bool
+	allowUnbound                 bool
+	maxTokenLife, maxUnboundLife time.Duration
 }
 
 func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
@@ -53,12 +57,19 @@ func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
 	fs.StringVar(&o.audience, "audience", tokens.DefaultAudience, "audience of proxy tokens")
 	fs.IntVar(&o.maxTunnels, "max-tunnels", 10000, "open tunnels at most")
 	fs.IntVar(&o.maxPerConnector, "max-tunnels-per-connector", 1000, "open tunnels of one connector at most")
+	fs.IntVar(&o.maxPerPod, "max-tunnels-per-pod", 256, "open tunnels of one pod (an unbound token's ServiceAccount) at most")
+	fs.IntVar(&o.maxPerNamespace, "max-tunnels-per-namespace", 0, "open tunnels of the pods of one namespace at most (0: a quarter of --max-tunnels)")
+	fs.IntVar(&o.maxReqPerPod, "max-requests-per-pod", 1000, "requests in flight (watches included) of one pod at most")
+	fs.IntVar(&o.maxReqPerNS, "max-requests-per-namespace", 5000, "requests in flight of the pods of one namespace at most")
 	fs.IntVar(&o.cacheSize, "cache-size", 4096, "leaf certificates, upstream transports and single-Secret watches kept at most (Secrets beyond it are read from the API server on use)")
 	fs.IntVar(&o.bufferSize, "buffer-size", 32<<10, "size of the pooled buffers that copy bodies and streams (one is held per active stream)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close tunnels idle this long")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
 	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", gateway.DefaultShutdownDelay, "keep serving with /readyz failing this long on SIGTERM (negative: none)")
 	addRelayFlag(fs, &o.relay)
+	fs.BoolVar(&o.allowUnbound, "allow-unbound-tokens", false, "accept proxy tokens bound to no pod (the token API's, for workloads outside pods: connectors kubeconfig, compose); deleting a pod cannot revoke them")
+	fs.DurationVar(&o.maxTokenLife, "max-token-lifetime", 24*time.Hour, "refuse a pod-bound proxy token valid for longer than this from now")
+	fs.DurationVar(&o.maxUnboundLife, "max-unbound-token-lifetime", time.Hour, "refuse an unbound proxy token (with --allow-unbound-tokens) valid for longer than this from now")
 	fs.BoolVar(&o.watchPods, "watch-pods", true, "revoke the tokens of deleted pods (watches pod metadata)")
 	addRequireRBACFlag(fs, &o.requireRBAC)
 }
@@ -203,8 +214,10 @@ func (o *gatewayOptions) build(ctx context.Context, cl *clients, rdb redis.Unive
 	gw, err := gateway.New(ctx, gateway.Options{
 		Validator: pipeline, Authorizer: authz, CA: d.ca, Cache: c, Client: secrets, Namespace: o.namespace,
 		Listener: d.listener, AdminListener: admin, MaxTunnels: o.maxTunnels, MaxTunnelsPerConnector: o.maxPerConnector,
+		MaxTunnelsPerPod: o.maxPerPod, MaxTunnelsPerNamespace: o.maxPerNamespace, MaxRequestsPerPod: o.maxReqPerPod, MaxRequestsPerNamespace: o.maxReqPerNS,
 		CacheSize: o.cacheSize, BufferSize: o.bufferSize, IdleTimeout: o.idleTimeout,
 		ShutdownTimeout: o.shutdownTimeout, ShutdownDelay: o.shutdownDelay, HTTP2Relay: o.relay,
+		AllowUnboundTokens: o.allowUnbound, MaxTokenLifetime: o.maxTokenLife, MaxUnboundTokenLifetime: o.maxUnboundLife,
 		Logger: d.log.WithName("gateway"), Registerer: d.registerer, Gatherer: d.gatherer,
 	})
 	if err != nil {

@@ -27,6 +27,7 @@ func newLoadtestCommand() *cobra.Command {
 
 func newLoadtestUpstreamCommand() *cobra.Command {
 	var dir, listen string
+	var watchInterval time.Duration
 	cmd := &cobra.Command{
 		Use:   "upstream --dir DIR",
 		Short: "Serve the load test's upstream; write its address, CA and token into DIR",
@@ -35,11 +36,12 @@ func newLoadtestUpstreamCommand() *cobra.Command {
 			if dir == "" {
 				return fmt.Errorf("--dir is required")
 			}
-			return loadtest.ServeUpstream(cmd.Context(), dir, listen, cmd.OutOrStdout())
+			return loadtest.ServeUpstream(cmd.Context(), dir, listen, watchInterval, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the upstream's files ("+loadtest.UpstreamAddrFile+", "+loadtest.UpstreamCAFile+", "+loadtest.UpstreamCAKeyFile+", "+loadtest.UpstreamTokenFile+")")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "address (loopback only)")
+	cmd.Flags().DurationVar(&watchInterval, "watch-interval", time.Second, "how often every open watch gets an event")
 	return cmd
 }
 
