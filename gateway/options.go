@@ -69,10 +69,10 @@ type Options struct {
 	// namespace. Default MaxTunnels/4: one tenant cannot fill the replica.
 	MaxTunnelsPerNamespace int
 	// MaxRequestsPerPod bounds the requests in flight (watches included) of
-	// one pod. Default 1000.
+	// one pod. Default 2000.
 	MaxRequestsPerPod int
 	// MaxRequestsPerNamespace bounds the requests in flight of the pods of
-	// one namespace. Default 5000.
+	// one namespace. Default 10000.
 	MaxRequestsPerNamespace int
 	// TokenGrace keeps a tunnel open this long past its token's exp. Default 30s.
 	TokenGrace time.Duration
@@ -147,10 +147,10 @@ func (o *Options) defaults() error {
 		o.MaxTunnelsPerNamespace = max(o.MaxTunnels/4, 1)
 	}
 	if o.MaxRequestsPerPod <= 0 {
-		o.MaxRequestsPerPod = 1000
+		o.MaxRequestsPerPod = 2000
 	}
 	if o.MaxRequestsPerNamespace <= 0 {
-		o.MaxRequestsPerNamespace = 5000
+		o.MaxRequestsPerNamespace = 10000
 	}
 	if o.TokenGrace <= 0 {
 		o.TokenGrace = 30 * time.Second

@@ -151,6 +151,17 @@ func (s *side) writeHeaders(stream uint32, endStream bool, fields []hpack.Header
 	return nil
 }
 
+// forwardData writes a DATA frame read from the other side as it came:
+// padding too, since it counts against flow control.
+func (s *side) forwardData(fr *http2.DataFrame) error {
+	return s.write(func(w *http2.Framer) error {
+		if fr.Flags.Has(http2.FlagDataPadded) {
+			return w.WriteDataPadded(fr.StreamID, fr.StreamEnded(), fr.Data(), make([]byte, int(fr.Length)-len(fr.Data())-1))
+		}
+		return w.WriteData(fr.StreamID, fr.StreamEnded(), fr.Data())
+	})
+}
+
 // write runs fn with the side's writer locked and marks it dirty.
 func (s *side) write(fn func(fr *http2.Framer) error) error {
 	s.wmu.Lock()
@@ -402,12 +413,7 @@ func (r *relay) clientFrame(fr http2.Frame) error {
 			r.maybeFinish(id)
 			return nil
 		}
-		err := r.upstr.write(func(w *http2.Framer) error {
-			if fr.Flags.Has(http2.FlagDataPadded) {
-				return w.WriteDataPadded(id, fr.StreamEnded(), fr.Data(), make([]byte, int(fr.Length)-len(fr.Data())-1))
-			}
-			return w.WriteData(id, fr.StreamEnded(), fr.Data())
-		})
+		err := r.upstr.forwardData(fr)
 		r.maybeFinish(id)
 		return err
 	case *http2.WindowUpdateFrame:
@@ -725,12 +731,7 @@ func (r *relay) upstreamFrame(fr http2.Frame) error {
 			}
 		}
 		r.mu.Unlock()
-		err := r.client.write(func(w *http2.Framer) error {
-			if fr.Flags.Has(http2.FlagDataPadded) {
-				return w.WriteDataPadded(id, fr.StreamEnded(), fr.Data(), make([]byte, int(fr.Length)-len(fr.Data())-1))
-			}
-			return w.WriteData(id, fr.StreamEnded(), fr.Data())
-		})
+		err := r.client.forwardData(fr)
 		r.maybeFinish(id)
 		return err
 	case *http2.WindowUpdateFrame:

@@ -6,7 +6,8 @@
 # (direct, gateway, nginx, squid) is measured interleaved. Run by `make bench`
 # (writes the generated section of docs/benchmarks.md) and `make bench-quick`
 # (QUICK=1: ≤ 60 s, prints the warm ratios last). RELAY=1 runs the gateway with
-# --http2-relay (its own section of the document). Root is not needed, but the
+# --http2-relay (its own section of the document; SECTION=name picks another, e.g.
+# for one scenario: SECTION=mixed hack/bench.sh --scenarios mixed). Root is not needed, but the
 # peers' workers drop to nobody/proxy when it is.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +41,7 @@ if [[ "${RELAY:-}" == 1 ]]; then
 	dev_args+=(--http2-relay)
 	section=http2-relay
 fi
+section="${SECTION:-${section}}" # e.g. SECTION=mixed with --scenarios mixed
 CONNECTORS_PPROF_ADDR="${PPROF_ADDR:-}" bin/connectors dev --state-dir "${state}/dev" "${dev_args[@]}" >"${state}/dev.log" 2>&1 &
 dev=$!
 pids+=("${dev}")
@@ -69,7 +71,8 @@ spec:
 YAML
 kc -n loadtest wait --for=condition=Ready connector/upstream --timeout=120s >/dev/null
 
-args=(--upstream-dir "${state}/up" --gateway-pid "${dev}" --peer-dir "${state}/peers" --install-peers)
+args=(--upstream-dir "${state}/up" --gateway-pid "${dev}" --peer-dir "${state}/peers" --install-peers
+	--admin-kubeconfig "${state}/dev/admin.kubeconfig")
 if [[ "${QUICK:-}" == 1 ]]; then
 	args+=(--quick --rounds 2 --duration 2s)
 else

@@ -183,9 +183,10 @@ func Markdown(w io.Writer, results []*Result) {
 	}
 }
 
-// QuickLine is make bench-quick's last line.
+// QuickLine is make bench-quick's last line: the scenario of the case and
+// the gateway's ratios to direct and nginx.
 func QuickLine(results []*Result, caseName string) string {
-	line := "warm"
+	line := strings.Fields(caseName + " ?")[0]
 	for _, r := range Ratios(results, caseName, "gateway", "direct", "nginx") {
 		line += fmt.Sprintf(" gateway/%s=%.2f", r.To, r.Median)
 	}
@@ -211,7 +212,7 @@ func DefaultCases(scenarios []string, base Options, quick bool) []Case {
 			}
 		case ScenarioConnect:
 			add("connect", func(o *Options) { o.Scenario = s })
-		case ScenarioWatch, ScenarioList:
+		case ScenarioWatch, ScenarioList, ScenarioMixed:
 			if !quick {
 				add(s, func(o *Options) { o.Scenario = s })
 			}

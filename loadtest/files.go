@@ -130,6 +130,9 @@ type BenchOptions struct {
 	PeerDir string
 	// InstallPeers installs a missing nginx or squid with apt-get.
 	InstallPeers bool
+	// Fleet sets up the mixed scenario's connectors and pods (its
+	// AdminKubeconfig is required when a mixed case runs against the gateway).
+	Fleet FleetOptions
 	// Progress gets a line per run.
 	Progress io.Writer
 }
@@ -191,6 +194,23 @@ func RunBench(ctx context.Context, o BenchOptions) ([]*Result, error) {
 			return nil, err
 		}
 		targets = append(targets, t)
+	}
+	for _, c := range o.Cases {
+		if c.Options.Scenario != ScenarioMixed {
+			continue
+		}
+		for _, t := range targets {
+			if t.Name != "gateway" {
+				continue
+			}
+			fleet, err := SetupFleet(ctx, o.Fleet, up, t)
+			if err != nil {
+				return nil, err
+			}
+			defer func() { _ = fleet.Close(context.WithoutCancel(ctx)) }()
+			t.fleet = fleet.clients
+		}
+		break
 	}
 	// One warm-up request per target: a broken target fails now, not in the table.
 	for _, t := range targets {

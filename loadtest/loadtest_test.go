@@ -122,6 +122,7 @@ func TestEveryScenarioRunsAgainstTheDirectTarget(t *testing.T) {
 		{Scenario: ScenarioList, ListSize: 2_000_000, Duration: 300 * time.Millisecond},
 		{Scenario: ScenarioExec, ExecBytes: 1 << 20, Duration: 300 * time.Millisecond},
 		{Scenario: ScenarioExec, ExecProtocol: "SPDY/3.1", ExecBytes: 1 << 20, Duration: 300 * time.Millisecond},
+		{Scenario: ScenarioMixed, Duration: 300 * time.Millisecond},
 	} {
 		t.Run(o.Scenario+" "+o.ExecProtocol, func(t *testing.T) {
 			r, err := Run(t.Context(), direct, o)

@@ -14,10 +14,11 @@ const (
 	ScenarioWatch   = "watch"   // Streams concurrent watches; latency from the upstream's write to the client
 	ScenarioList    = "list"    // one LIST of ListSize bytes per iteration; throughput and the proxy's RSS growth
 	ScenarioExec    = "exec"    // an upgraded stream (WebSocket or SPDY/3.1) carrying ExecBytes per iteration
+	ScenarioMixed   = "mixed"   // a verb mix over many connectors × many pod tokens (the gateway; one identity elsewhere)
 )
 
 // Scenarios lists every scenario, in the order make bench runs them.
-var Scenarios = []string{ScenarioWarm, ScenarioConnect, ScenarioWatch, ScenarioList, ScenarioExec}
+var Scenarios = []string{ScenarioWarm, ScenarioConnect, ScenarioWatch, ScenarioList, ScenarioExec, ScenarioMixed}
 
 // Options configure one run of one scenario against one target.
 type Options struct {

@@ -165,6 +165,20 @@ func Run(ctx context.Context, t *Target, o Options) (*Result, error) {
 	case ScenarioWatch:
 		res.Unit, res.Streams = "events/s", o.Streams
 		start, err = watches(ctx, t, o, rec)
+	case ScenarioMixed:
+		clients := t.fleet
+		if len(clients) == 0 {
+			clients = []*Target{t}
+		}
+		rts := make([]http.RoundTripper, len(clients))
+		for i, c := range clients {
+			rts[i] = c.NewTransport(o.HTTP1, true)
+			defer CloseIdle(rts[i])
+		}
+		var next atomic.Uint64
+		err = requests(ctx, o, rec, func(ctx context.Context) error {
+			return mixedRequest(ctx, rts[next.Add(1)%uint64(len(rts))], t.BaseURL)
+		})
 	case ScenarioList:
 		res.Unit = "MB/s"
 		o.Workers, res.Workers = 1, 1

@@ -33,6 +33,9 @@ type Target struct {
 	proxy  func(*http.Request) (*url.URL, error)
 	bearer string
 	h2     bool // can serve HTTP/2 to the client (squid cannot)
+	// fleet: the mixed scenario's clients (other pods' tokens, other
+	// connectors) through the same gateway; nil: the target itself.
+	fleet []*Target
 }
 
 // NewTransport returns a transport with its own connections, as a fresh

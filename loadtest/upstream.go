@@ -47,6 +47,7 @@ type UpstreamOptions struct {
 //	                                   each carrying its write time in
 //	                                   metadata.resourceVersion (Unix nanoseconds)
 //	…/pods?size=N                      a LIST of N bytes, written in 32 KiB chunks
+//	…/pods/P (GET, DELETE), …/pods (POST)  one pod (the mixed scenario's verbs)
 //	…/pods/P/exec?bytes=N              Upgrade (websocket or SPDY/3.1): 101, then N
 //	                                   bytes, then close
 //
@@ -153,6 +154,9 @@ const podListJSON = `{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVe
 	`"status":{"phase":"Running","podIP":"10.0.0.10","startTime":"2026-12-01T00:00:00Z","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-12-01T00:00:01Z"}],` +
 	`"containerStatuses":[{"name":"main","ready":true,"restartCount":0,"image":"registry.example/loadtest:1.0","imageID":"","started":true,"state":{"running":{"startedAt":"2026-12-01T00:00:01Z"}}}]}}]}`
 
+// podJSON is the one pod of podListJSON.
+var podJSON = podListJSON[strings.Index(podListJSON, `"items":[`)+len(`"items":[`) : len(podListJSON)-2]
+
 // listItem is one pod of a large LIST (the last one is written without the
 // trailing comma).
 const listItem = `{"metadata":{"name":"loadtest-item","namespace":"default","uid":"6b1f9c1e-7d0c-4a8e-9f55-1f3c2d4e5a6b","resourceVersion":"12340","labels":{"app":"loadtest"}},"spec":{"containers":[{"name":"main","image":"registry.example/loadtest:1.0"}]},"status":{"phase":"Running","podIP":"10.0.0.10"}},`
@@ -182,6 +186,15 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api":
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:6443"}]}`)
+	case strings.HasPrefix(r.URL.Path, "/api/v1/namespaces/") && strings.Contains(r.URL.Path, "/pods/") && !strings.HasSuffix(r.URL.Path, "/exec"):
+		// One pod: read or delete.
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, podJSON)
+	case strings.HasSuffix(r.URL.Path, "/pods") && r.Method == http.MethodPost:
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, podJSON)
 	case strings.HasSuffix(r.URL.Path, "/exec"):
 		u.serveExec(w, r, q.Get("bytes"))
 	case strings.HasSuffix(r.URL.Path, "/pods") && q.Get("watch") != "":
