@@ -104,6 +104,19 @@ test-e2e: test-bins node-bins build image ## Run the end-to-end tests: the binar
 test: test-bins node-bins build image ## Run every test: unit, integration and e2e (one go test run; root for the real node).
 	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -timeout 40m -tags integration,e2e ./...
 
+# The fuzz targets (go test -fuzz; seed corpora in testdata/fuzz, replayed
+# by every go test run).
+FUZZ_TARGETS := ./gateway:FuzzProxyAuthorization ./gateway:FuzzConnectTarget ./csi:FuzzVolumeAttributes ./render/sandbox:FuzzHostileTemplate
+FUZZ_TIME    ?= 10m
+
+.PHONY: test-long
+test-long: ## Fuzz every target for FUZZ_TIME (10m) each; new failing inputs land in the package's testdata/fuzz.
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZ_TIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) $$pkg || exit 1; \
+	done
+
 .PHONY: clean
 clean: ## Remove bin/ (the cached test-bed binaries outside the tree stay).
 	rm -rf bin

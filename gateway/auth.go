@@ -17,30 +17,14 @@ const authHelp = "authenticate with Proxy-Authorization: Basic base64(<namespace
 
 // authenticate checks Proxy-Authorization and the token in it.
 func (g *Gateway) authenticate(ctx context.Context, r *http.Request) (*session, *proxyError) {
-	h := r.Header.Get("Proxy-Authorization")
-	if h == "" {
-		g.metrics.auth("missing")
-		return nil, perr(http.StatusProxyAuthRequired, "proxy authentication required: %s", authHelp)
-	}
-	scheme, enc, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "Basic") {
-		g.metrics.auth("malformed")
-		return nil, perr(http.StatusProxyAuthRequired, "Proxy-Authorization must use the Basic scheme: %s", authHelp)
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
-	if err != nil {
-		g.metrics.auth("malformed")
-		return nil, perr(http.StatusProxyAuthRequired, "Proxy-Authorization is not valid base64: %s", authHelp)
-	}
-	user, password, ok := strings.Cut(string(raw), ":")
-	if !ok || password == "" {
-		g.metrics.auth("malformed")
-		return nil, perr(http.StatusProxyAuthRequired, "Proxy-Authorization carries no token: %s", authHelp)
-	}
-	refs, err := parseUser(user)
-	if err != nil {
-		g.metrics.auth("malformed")
-		return nil, perr(http.StatusProxyAuthRequired, "%s: %s", err.Error(), authHelp)
+	refs, password, perror := parseProxyAuthorization(r.Header.Get("Proxy-Authorization"))
+	if perror != nil {
+		if perror.msg == missingAuth {
+			g.metrics.auth("missing")
+		} else {
+			g.metrics.auth("malformed")
+		}
+		return nil, perror
 	}
 	token := tokens.Token(password)
 	id, err := g.opts.Validator.Validate(ctx, token)
@@ -80,6 +64,34 @@ func (g *Gateway) tokenPolicy(id tokens.Identity) *proxyError {
 		return perr(http.StatusProxyAuthRequired, "proxy token refused: a token may live at most %s, this one %s more", g.opts.MaxTokenLifetime, left.Round(time.Second))
 	}
 	return nil
+}
+
+const missingAuth = "proxy authentication required: " + authHelp
+
+// parseProxyAuthorization reads a Proxy-Authorization header: Basic
+// base64("<namespace>/<connector>[,…]:<token>"). Its errors never quote the
+// header (a client that swapped user and password would see its token).
+func parseProxyAuthorization(h string) ([]connectorsv1alpha1.ConnectorRef, string, *proxyError) {
+	if h == "" {
+		return nil, "", perr(http.StatusProxyAuthRequired, "%s", missingAuth)
+	}
+	scheme, enc, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return nil, "", perr(http.StatusProxyAuthRequired, "Proxy-Authorization must use the Basic scheme: %s", authHelp)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+	if err != nil {
+		return nil, "", perr(http.StatusProxyAuthRequired, "Proxy-Authorization is not valid base64: %s", authHelp)
+	}
+	user, password, ok := strings.Cut(string(raw), ":")
+	if !ok || password == "" {
+		return nil, "", perr(http.StatusProxyAuthRequired, "Proxy-Authorization carries no token: %s", authHelp)
+	}
+	refs, err := parseUser(user)
+	if err != nil {
+		return nil, "", perr(http.StatusProxyAuthRequired, "%s: %s", err.Error(), authHelp)
+	}
+	return refs, password, nil
 }
 
 // parseUser reads "ns/name[,ns/name…]" (the user may arrive URL-encoded).

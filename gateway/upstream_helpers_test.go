@@ -25,6 +25,7 @@ import (
 type headerLog struct {
 	mu      sync.Mutex
 	headers []http.Header
+	hosts   []string      // the Host of each request
 	delay   time.Duration // before each answer
 }
 
@@ -34,6 +35,19 @@ func (l *headerLog) record(h http.Header) time.Duration {
 	defer l.mu.Unlock()
 	l.headers = append(l.headers, h.Clone())
 	return l.delay
+}
+
+// recordHost notes a request's Host.
+func (l *headerLog) recordHost(h string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.hosts = append(l.hosts, h)
+}
+
+func (l *headerLog) hostsSeen() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.hosts...)
 }
 
 func (l *headerLog) last() http.Header {
@@ -67,6 +81,7 @@ func newRecorder(t testing.TB) *recorder {
 	t.Helper()
 	r := &recorder{}
 	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.recordHost(req.Host)
 		if delay := r.record(req.Header); delay > 0 {
 			time.Sleep(delay)
 		}
