@@ -22,14 +22,20 @@ func perr(status int, format string, args ...any) *proxyError {
 var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 func writeProxyError(w http.ResponseWriter, e *proxyError) {
-	if e.status == http.StatusProxyAuthRequired {
-		w.Header().Set("Proxy-Authenticate", `Basic realm="connectors"`)
-	}
-	if e.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "5")
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	e.headers(w.Header().Set)
 	w.WriteHeader(e.status)
 	_, _ = fmt.Fprintln(w, e.msg)
+}
+
+// headers sets the header fields of the answer to e (net/http and the
+// HTTP/2 relay answer the same way).
+func (e *proxyError) headers(set func(name, value string)) {
+	if e.status == http.StatusProxyAuthRequired {
+		set("Proxy-Authenticate", `Basic realm="connectors"`)
+	}
+	if e.status == http.StatusServiceUnavailable {
+		set("Retry-After", "5")
+	}
+	set("Content-Type", "text/plain; charset=utf-8")
+	set("X-Content-Type-Options", "nosniff")
 }

@@ -606,18 +606,10 @@ func requestFields(in, out []hpack.HeaderField) []hpack.HeaderField {
 // refuse answers a stream itself, as writeProxyError does.
 func (r *relay) refuse(id uint32, st *relayStream, e *proxyError, after afterRefusal, requestEnded bool) error {
 	body := []byte(e.msg + "\n")
-	fields := []hpack.HeaderField{
-		{Name: ":status", Value: strconv.Itoa(e.status)},
-		{Name: "content-type", Value: "text/plain; charset=utf-8"},
-		{Name: "x-content-type-options", Value: "nosniff"},
-		{Name: "content-length", Value: strconv.Itoa(len(body))},
-	}
-	switch e.status {
-	case http.StatusServiceUnavailable:
-		fields = append(fields, hpack.HeaderField{Name: "retry-after", Value: "5"})
-	case http.StatusProxyAuthRequired:
-		fields = append(fields, hpack.HeaderField{Name: "proxy-authenticate", Value: `Basic realm="connectors"`})
-	}
+	fields := []hpack.HeaderField{{Name: ":status", Value: strconv.Itoa(e.status)}, {Name: "content-length", Value: strconv.Itoa(len(body))}}
+	e.headers(func(name, value string) {
+		fields = append(fields, hpack.HeaderField{Name: strings.ToLower(name), Value: value})
+	})
 	r.mu.Lock()
 	st.own, st.status, st.reason, st.bytes = true, e.status, e.msg, int64(len(body))
 	st.upstreamDone = true
