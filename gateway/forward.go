@@ -83,6 +83,14 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, cred, roots, version := adm.f, adm.cred, adm.roots, adm.version
+	var body *clientBody
+	if !isUpgrade(r) {
+		if body, perror = prefetchBody(r); perror != nil {
+			rec.Header().Set("Connection", "close") // the request's framing is lost
+			refuse(rec, perror)
+			return
+		}
+	}
 	rt := g.transports.get(string(f.c.UID)+"|"+version, roots)
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -100,6 +108,11 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		BufferPool:    g.buffers,
 		ErrorLog:      discardLog,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if berr := body.failed(); berr != nil {
+				w.Header().Set("Connection", "close")
+				refuse(w, malformedBody(berr))
+				return
+			}
 			refuse(w, perr(http.StatusBadGateway, "upstream %s: %s", f.hostport, describeUpstreamError(err)))
 		},
 		ModifyResponse: func(*http.Response) error {

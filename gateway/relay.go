@@ -183,6 +183,8 @@ type relayStream struct {
 	upstreamDone bool
 	reason       string
 	release      func() // gives the request's fair-limit slot back
+	declared     int64  // the request's content-length; -1: none
+	received     int64  // request DATA bytes so far
 }
 
 // dialRelay opens the tunnel's upstream connection for the relay; it
@@ -403,6 +405,14 @@ func (r *relay) clientFrame(fr http2.Frame) error {
 			st.clientDone = true
 		}
 		r.mu.Unlock()
+		if forward {
+			if reason := st.bodyMismatch(fr); reason != "" {
+				// The request is not what it declared: it never completes
+				// upstream (a reset before its last frame).
+				r.resetFromRelay(id, http2.ErrCodeProtocol, reason)
+				forward = false
+			}
+		}
 		if !forward {
 			// Never sent upstream: give the client its connection credit back.
 			if n := fr.Length; n > 0 {
@@ -537,7 +547,8 @@ func (r *relay) clientHeaders(fr *http2.MetaHeadersFrame) error {
 	}
 	urlPath, _, _ := strings.Cut(path, "?")
 	audit := &auditRecord{g: g, kind: "h2", target: r.f.hostport, method: method, path: urlPath, connector: r.f.ref, identity: r.f.s.audit}
-	st = &relayStream{start: g.opts.Now(), audit: audit, c: r.f.c, method: method, clientDone: fr.StreamEnded()}
+	st = &relayStream{start: g.opts.Now(), audit: audit, c: r.f.c, method: method, clientDone: fr.StreamEnded(), declared: -1}
+	declared, clErr := declaredLength(fr.RegularFields())
 	g.inFlight.add(1)
 	g.metrics.streams.Inc()
 	r.mu.Lock()
@@ -563,6 +574,10 @@ func (r *relay) clientHeaders(fr *http2.MetaHeadersFrame) error {
 		perror = perr(http.StatusMethodNotAllowed, "CONNECT inside a tunnel is not forwarded")
 	case method == "" || path == "" && method != http.MethodConnect:
 		perror = perr(http.StatusBadRequest, "the request has no :method or :path")
+	case clErr != "":
+		perror = perr(http.StatusBadRequest, "%s", clErr)
+	case fr.StreamEnded() && declared > 0:
+		perror = malformedBody(fmt.Errorf("the request declared a content-length of %d but sent no body", declared))
 	default:
 		adm, perror, after = r.f.admit(r.ctx, method, authority)
 	}
@@ -574,7 +589,9 @@ func (r *relay) clientHeaders(fr *http2.MetaHeadersFrame) error {
 	if perror != nil {
 		return r.refuse(id, st, perror, after, fr.StreamEnded())
 	}
-	st.c = adm.f.c
+	r.mu.Lock()
+	st.c, st.declared = adm.f.c, declared
+	r.mu.Unlock()
 	auth := &http.Request{Header: http.Header{}}
 	adm.cred(auth)
 	fields := []hpack.HeaderField{
@@ -836,4 +853,38 @@ func (r *relay) closeIfIdle() {
 		_ = r.client.flush()
 		time.AfterFunc(100*time.Millisecond, r.close) // let the last frames leave
 	}
+}
+
+// declaredLength returns a request's content-length (-1 without one), or
+// why it is not a valid one.
+func declaredLength(fields []hpack.HeaderField) (int64, string) {
+	n := int64(-1)
+	for _, h := range fields {
+		if h.Name != "content-length" {
+			continue
+		}
+		v, err := strconv.ParseInt(h.Value, 10, 64)
+		if err != nil || v < 0 || (n >= 0 && v != n) {
+			return -1, "the request has an invalid content-length"
+		}
+		n = v
+	}
+	return n, ""
+}
+
+// bodyMismatch counts a request DATA frame and says why the body no longer
+// matches the declared content-length ("" while it does). Called with the
+// stream's frames in order, from the client pump only.
+func (st *relayStream) bodyMismatch(fr *http2.DataFrame) string {
+	if st.declared < 0 {
+		return ""
+	}
+	st.received += int64(len(fr.Data()))
+	switch {
+	case st.received > st.declared:
+		return fmt.Sprintf("the request body is malformed: longer than its content-length of %d", st.declared)
+	case fr.StreamEnded() && st.received != st.declared:
+		return fmt.Sprintf("the request body is malformed: the request declared a content-length of %d but sent %d bytes", st.declared, st.received)
+	}
+	return ""
 }
