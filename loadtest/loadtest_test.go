@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,5 +202,33 @@ func TestTheGatewayTargetNeedsAConnectorsKubeconfig(t *testing.T) {
 				t.Errorf("got %v, want an error with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestAWatchThatTheServerEndsCleanlyWatchesAgainOnlyWhenAskedTo(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// One event, then the end of the watch (as a draining proxy ends one).
+		_, _ = fmt.Fprintf(w, `{"type":"ADDED","object":{"metadata":{"resourceVersion":"%d"}}}`+"\n", time.Now().UnixNano())
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	d, err := DirectTarget(srv.URL, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Run(t.Context(), d, Options{Scenario: ScenarioWatch, Streams: 3, Reconnect: true, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Errors != 0 || again.Reconnects < 3 {
+		t.Errorf("with Reconnect: %d errors, %d reconnects; want none and at least 3", again.Errors, again.Reconnects)
+	}
+	ended, err := Run(t.Context(), d, Options{Scenario: ScenarioWatch, Streams: 3, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ended.Errors == 0 || ended.Reconnects != 0 {
+		t.Errorf("without Reconnect: %d errors, %d reconnects; want the ends counted as errors", ended.Errors, ended.Reconnects)
 	}
 }

@@ -43,6 +43,12 @@ type Options struct {
 	Path string
 	// Streams is the number of watches. Default 100; at most 20,000.
 	Streams int
+	// Reconnect makes a watch that the server ends cleanly (the end of its
+	// body, as a shutting-down proxy or API server ends one) watch again,
+	// as client-go's reflectors do; Result.Reconnects counts them. Without
+	// it, and for any other end (a reset, a cut connection), an ended
+	// stream is an error.
+	Reconnect bool
 	// ListSize is the LIST's size in bytes. Default 100 MB.
 	ListSize int64
 	// ExecBytes is what one exec stream carries. Default 64 MiB.

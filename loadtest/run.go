@@ -37,6 +37,9 @@ type Result struct {
 	Loop     string `json:"loop"`     // closed or open
 	Workers  int    `json:"workers"`
 	Streams  int    `json:"streams,omitempty"` // watch
+	// Reconnects counts the watches that ended cleanly and watched again
+	// (Options.Reconnect).
+	Reconnects int64 `json:"reconnects,omitempty"`
 	// Ops is what was counted: requests, events (watch), iterations (list, exec).
 	Ops        int64            `json:"ops"`
 	Errors     int64            `json:"errors"`
@@ -59,13 +62,14 @@ type Result struct {
 
 // recorder collects latencies and errors of one run.
 type recorder struct {
-	mu     sync.Mutex
-	hist   *hdrhistogram.Histogram
-	ops    atomic.Int64
-	bytes  atomic.Int64
-	errs   map[string]int64
-	nerrs  atomic.Int64
-	issued atomic.Int64
+	mu         sync.Mutex
+	hist       *hdrhistogram.Histogram
+	ops        atomic.Int64
+	bytes      atomic.Int64
+	errs       map[string]int64
+	nerrs      atomic.Int64
+	issued     atomic.Int64
+	reconnects atomic.Int64 // watches that ended cleanly and watched again
 }
 
 func newRecorder() *recorder {
@@ -165,6 +169,7 @@ func Run(ctx context.Context, t *Target, o Options) (*Result, error) {
 	case ScenarioWatch:
 		res.Unit, res.Streams = "events/s", o.Streams
 		start, err = watches(ctx, t, o, rec)
+		res.Reconnects = rec.reconnects.Load()
 	case ScenarioMixed:
 		clients := t.fleet
 		if len(clients) == 0 {
@@ -369,43 +374,60 @@ func watches(ctx context.Context, t *Target, o Options, rec *recorder) (time.Tim
 	var measuring atomic.Bool
 	var opened, failedOpen atomic.Int64
 	var wg sync.WaitGroup
+	// watch runs one watch until it ends; again says whether it ended
+	// cleanly and may watch again.
+	watch := func(first bool) (again bool) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.BaseURL+o.Path+"?watch=1", nil)
+		if err != nil {
+			return false
+		}
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			if first {
+				failedOpen.Add(1)
+			}
+			if ctx.Err() == nil {
+				rec.fail(err)
+			}
+			return false
+		}
+		defer func() { _ = resp.Body.Close() }()
+		if resp.StatusCode != http.StatusOK {
+			if first {
+				failedOpen.Add(1)
+			}
+			rec.fail(statusError(resp.StatusCode))
+			return false
+		}
+		if first {
+			opened.Add(1)
+		}
+		br := bufio.NewReaderSize(resp.Body, 4096)
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				switch {
+				case ctx.Err() != nil:
+				case o.Reconnect && errors.Is(err, io.EOF):
+					rec.reconnects.Add(1)
+					return true
+				default:
+					rec.fail(errStreamEnded)
+				}
+				return false
+			}
+			now := time.Now()
+			if !measuring.Load() {
+				continue
+			}
+			if ts, ok := eventTime(line); ok {
+				rec.ok(now.Sub(time.Unix(0, ts)))
+			}
+		}
+	}
 	for range o.Streams {
 		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.BaseURL+o.Path+"?watch=1", nil)
-			if err != nil {
-				return
-			}
-			resp, err := rt.RoundTrip(req)
-			if err != nil {
-				failedOpen.Add(1)
-				if ctx.Err() == nil {
-					rec.fail(err)
-				}
-				return
-			}
-			defer func() { _ = resp.Body.Close() }()
-			if resp.StatusCode != http.StatusOK {
-				failedOpen.Add(1)
-				rec.fail(statusError(resp.StatusCode))
-				return
-			}
-			opened.Add(1)
-			br := bufio.NewReaderSize(resp.Body, 4096)
-			for {
-				line, err := br.ReadSlice('\n')
-				if err != nil {
-					if ctx.Err() == nil {
-						rec.fail(errStreamEnded)
-					}
-					return
-				}
-				now := time.Now()
-				if !measuring.Load() {
-					continue
-				}
-				if ts, ok := eventTime(line); ok {
-					rec.ok(now.Sub(time.Unix(0, ts)))
-				}
+			for first := true; watch(first) && ctx.Err() == nil; first = false {
 			}
 		})
 	}

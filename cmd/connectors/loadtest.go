@@ -110,6 +110,7 @@ func newLoadtestRunCommand() *cobra.Command {
 	fs.IntVar(&o.run.Workers, "workers", 4, "closed-loop clients")
 	fs.DurationVar(&o.run.Duration, "duration", 5*time.Second, "measured time of each run")
 	fs.IntVar(&o.run.Streams, "streams", 1000, "watch streams")
+	fs.BoolVar(&o.run.Reconnect, "reconnect", false, "watch again when the server ends a watch cleanly (as client-go does); counted, not an error")
 	fs.Int64Var(&o.run.ListSize, "list-size", 100_000_000, "LIST size in bytes")
 	fs.Int64Var(&o.run.ExecBytes, "exec-bytes", 64<<20, "bytes per exec stream")
 	fs.StringVar(&o.bench.Fleet.AdminKubeconfig, "admin-kubeconfig", "", "an administrator of the gateway's cluster: the mixed scenario creates its connectors and pods with it")
