@@ -201,36 +201,56 @@ func (cp *ControlPlane) CreatePod(tb testing.TB, namespace, name, serviceAccount
 // Main runs a test package against one control plane shared by its tests:
 // call it from TestMain. It stores the control plane in *into, runs the
 // tests, stops the control plane and exits with the tests' status.
-func Main(m *testing.M, into **ControlPlane) { os.Exit(run(m, into, nil)) }
+func Main(m *testing.M, into **ControlPlane) { os.Exit(run(m, (*testing.M).Run, into)) }
 
-// run is Main with a check of the passed run (nil: none).
-func run(m *testing.M, into **ControlPlane, check func() error) int {
+// run starts the control plane into *into, runs the tests with tests (which
+// returns their exit code) and stops the control plane.
+func run(m *testing.M, tests func(*testing.M) int, into **ControlPlane) int {
 	cp, err := NewControlPlane()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	*into = cp
-	code := m.Run()
+	code := tests(m)
 	if err := cp.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-	}
-	if code == 0 && check != nil {
-		if err := check(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
 	}
 	return code
 }
 
 // MainChecked is Main for packages that capture the logs of their
-// components: after the tests pass, it fails the run when a registered
-// secret was logged, or when a full run (no -run filter) logged no line
-// holding mustLog or registered fewer than five secrets — the check would
-// then have looked at nothing.
+// components: the control plane's own credentials (the static user token,
+// a bearer token of the admin config) are registered in logs, and after
+// the tests pass it fails the run when a secret was logged, or when a full
+// run (no -run filter) logged no line holding mustLog or registered fewer
+// than five secrets — the check would then have looked at nothing.
 func MainChecked(m *testing.M, into **ControlPlane, logs *LogCapture, mustLog string) {
-	os.Exit(run(m, into, func() error { return checkLogs(logs, mustLog) }))
+	os.Exit(run(m, func(m *testing.M) int {
+		logs.Secret((*into).UserToken)
+		logs.Secret((*into).Config.BearerToken)
+		return checked(m.Run(), logs, mustLog)
+	}, into))
+}
+
+// MainLogs is MainChecked for packages that start no shared control plane
+// (their tests start what they run, e.g. the connectors binary as
+// processes): it runs the tests and then checks logs as MainChecked does.
+func MainLogs(m *testing.M, logs *LogCapture, mustLog string) {
+	os.Exit(checked(m.Run(), logs, mustLog))
+}
+
+// checked is the exit code of a run that ended with code, once logs are
+// checked when the tests passed.
+func checked(code int, logs *LogCapture, mustLog string) int {
+	if code != 0 {
+		return code
+	}
+	if err := checkLogs(logs, mustLog); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 func checkLogs(logs *LogCapture, mustLog string) error {

@@ -27,6 +27,8 @@ func TestHelmInstallsConnectorsOnARealNodeWhereTheQuickStartWorksUpgradesAndUnin
 	conn := rn.InstallChart(t, testbed.ChartOptions{Set: chartValues})
 	k := func(stdin string, args ...string) string { t.Helper(); return rn.MustRun(t, stdin, args...) }
 	sys := testbed.ChartNamespace
+	registerSecret(t, rn, sys, "connectors-gateway-ca")
+	registerSecret(t, rn, sys, "connectors-shared-key")
 
 	t.Run("the gateway, controller, csi and Redis pods are Ready", func(t *testing.T) {
 		for component, want := range map[string]int{"gateway": 2, "controller": 2, "csi": 1, "redis": 1} {
@@ -43,10 +45,7 @@ func TestHelmInstallsConnectorsOnARealNodeWhereTheQuickStartWorksUpgradesAndUnin
 	ns, _ := walkQuickStart(t, rn, conn, func(t *testing.T) string { return rn.ComponentLogs(t, "gateway") }, "")
 
 	t.Run("the components log no secret: neither the gateway CA key nor the shared key", func(t *testing.T) {
-		logs := ""
-		for _, c := range []string{"gateway", "controller", "csi"} {
-			logs += rn.ComponentLogs(t, c)
-		}
+		logs := captureReleaseLogs(t, rn)
 		for _, secret := range []string{"connectors-gateway-ca", "connectors-shared-key"} {
 			for key, v := range secretData(t, rn, sys, secret) {
 				if key != "tls.crt" && len(v) > 0 && strings.Contains(logs, string(v)) {
@@ -108,6 +107,8 @@ func TestHelmInstallsConnectorsOnARealNodeWhereTheQuickStartWorksUpgradesAndUnin
 		}
 	})
 
+	// The pods of the upgrade, before the uninstall removes them.
+	captureReleaseLogs(t, rn)
 	t.Run("helm uninstall removes the release but keeps the gateway CA", func(t *testing.T) {
 		if _, err := rn.Helm(t.Context(), "uninstall", "connectors", "-n", sys, "--wait", "--timeout", "3m"); err != nil {
 			t.Fatal(err)
@@ -142,4 +143,16 @@ func equalData(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+// captureReleaseLogs returns the logs of the release's gateway, controller
+// and CSI pods as they are now, and tees them into captured.
+func captureReleaseLogs(t *testing.T, rn *testbed.RealNode) string {
+	t.Helper()
+	logs := ""
+	for _, c := range []string{"gateway", "controller", "csi"} {
+		logs += rn.ComponentLogs(t, c)
+	}
+	_, _ = captured.Child().Write([]byte(logs))
+	return logs
 }

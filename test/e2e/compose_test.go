@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -377,11 +378,25 @@ func runComposeStack(t *testing.T, bin string, p *types.Project, home string) {
 	h := newComposeHost(t, p, redis.Addr)
 
 	out, err := exec.CommandContext(t.Context(), bin, h.args("init")...).CombinedOutput()
+	_, _ = captured.Write(out)
 	if err != nil || !strings.Contains(string(out), "wrote ca.key, ca.crt, shared.key") {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
-	if out, err := exec.CommandContext(t.Context(), bin, h.args("init")...).CombinedOutput(); err != nil || !strings.Contains(string(out), "kept") {
-		t.Fatalf("init again: %v\n%s", err, out)
+	again, err := exec.CommandContext(t.Context(), bin, h.args("init")...).CombinedOutput()
+	_, _ = captured.Write(again)
+	if err != nil || !strings.Contains(string(again), "kept") {
+		t.Fatalf("init again: %v\n%s", err, again)
+	}
+	// The shared key init wrote (the CA key is a PEM private key: Check
+	// finds any).
+	for _, arg := range h.args("gateway") {
+		if file, ok := strings.CutPrefix(arg, "--shared-key-file="); ok {
+			key, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			captured.Secret(string(key))
+		}
 	}
 
 	// What the header of compose.yaml asks of the cluster: the install
@@ -390,7 +405,7 @@ func runComposeStack(t *testing.T, bin string, p *types.Project, home string) {
 	cp.InstallK8sClass(t)
 	cp.CreateCASecret(t, "connectors-system", "target-ca", cp.Config.CAData)
 
-	gatewayLog, controllerLog := &testbed.LogCapture{}, &testbed.LogCapture{}
+	gatewayLog, controllerLog := captured.Child(), captured.Child()
 	h.start(bin, "gateway", 9090, "/readyz", gatewayLog)
 	h.start(bin, "controller", 8082, "/readyz", controllerLog)
 
@@ -400,19 +415,21 @@ func runComposeStack(t *testing.T, bin string, p *types.Project, home string) {
 	cp.MustKubectl(t, "", "create", "clusterrole", "compose-pod-reader", "--verb=get,list,watch", "--resource=pods,namespaces")
 	cp.MustKubectl(t, "", "create", "clusterrolebinding", "compose-pod-reader", "--clusterrole=compose-pod-reader", "--serviceaccount="+ns+":demo-reader")
 	target := strings.TrimSpace(cp.MustKubectl(t, "", "create", "token", "demo-reader", "-n", ns, "--duration=1h"))
+	captured.Secret(target)
 	cp.MustKubectl(t, testbed.QuickstartManifests(target, cp.Config.Host), "apply", "-n", ns, "-f", "-")
 	cp.MustKubectl(t, "", "wait", "--for=condition=Ready", "connector/k8s-connector", "-n", ns, "--timeout=120s")
 
 	// The user's own ServiceAccount token, in CONNECTORS_TOKEN_FILE.
 	cp.MustKubectl(t, "", "create", "serviceaccount", "developer", "-n", ns)
 	mine := strings.TrimSpace(cp.MustKubectl(t, "", "create", "token", "developer", "-n", ns, "--duration=10m"))
+	captured.Secret(mine)
 	if err := os.WriteFile(filepath.Join(home, "token"), []byte(mine), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// docker compose run --rm kubeconfig -n compose-demo --connector k8s-connector
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(t.Context(), bin, h.args("kubeconfig", "-n", ns, "--connector", "k8s-connector")...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr = &stdout, io.MultiWriter(&stderr, captured)
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("the kubeconfig helper: %v\n%s", err, stderr.String())
 	}

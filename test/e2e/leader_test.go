@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/pem"
@@ -52,7 +51,7 @@ func newProbedTarget(t *testing.T) *probedTarget {
 type controllerProcess struct {
 	control string // base URL of its control API
 	cmd     *exec.Cmd
-	logs    *bytes.Buffer
+	logs    *testbed.LogCapture // a child of captured
 	exited  chan error
 }
 
@@ -66,7 +65,7 @@ func startController(t *testing.T, cp *testbed.ControlPlane, install string) *co
 		}
 		ports[i] = p
 	}
-	p := &controllerProcess{control: "http://127.0.0.1:" + strconv.Itoa(ports[0]), logs: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p := &controllerProcess{control: "http://127.0.0.1:" + strconv.Itoa(ports[0]), logs: captured.Child(), exited: make(chan error, 1)}
 	p.cmd = exec.CommandContext(context.WithoutCancel(t.Context()), binary(t), "controller", "--kubeconfig", cp.KubeconfigPath, "--namespace", install,
 		"--leader-elect", "--listen-control", "127.0.0.1:"+strconv.Itoa(ports[0]),
 		"--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(ports[1]), "--metrics-bind-address", "0")
@@ -78,7 +77,7 @@ func startController(t *testing.T, cp *testbed.ControlPlane, install string) *co
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("controller on %s logged:\n%s", p.control, p.logs.String())
+			t.Logf("controller on %s logged:\n%s", p.control, p.logs.Text())
 		}
 	})
 	waitFor(t, "the controller's control API", func() bool { return answersOK(t, p.control+"/healthz") })
@@ -154,6 +153,7 @@ func TestInWatchModeOnlyTheLeaderReconcilesATrigger(t *testing.T) {
 	cp.CreateCASecret(t, install, "target-ca", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: target.Certificate().Raw}))
 	ns := cp.NewNamespace(t, "demo")
 	secret := testbed.BearerSecret(ns, "k8s-secret", "target-token")
+	captured.Secret("target-token")
 	if err := cp.Client.Create(t.Context(), secret); err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +165,7 @@ func TestInWatchModeOnlyTheLeaderReconcilesATrigger(t *testing.T) {
 	cp.CreateServiceAccount(t, install, "source")
 	cp.MustKubectl(t, "", "create", "clusterrolebinding", "source-trigger", "--clusterrole=connectors-trigger", "--serviceaccount="+install+":source")
 	token, _ := cp.RequestToken(t, install, "source", testbed.TokenOptions{Audiences: []string{"connectors-control"}})
+	captured.Secret(token)
 
 	leader := startController(t, cp, install)
 	c := &connectorsv1alpha1.Connector{

@@ -71,8 +71,9 @@ func startDev(t *testing.T, flags ...string) *devEnv {
 	bins := testbed.BinDir(t)
 	d := &devEnv{bin: binary(t), state: t.TempDir(), kubectl: filepath.Join(bins, "kubectl")}
 	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), d.bin, append([]string{"dev", "--state-dir", d.state, "--bins", bins}, flags...)...)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
+	// Its stdout and stderr (the logs of every component it runs).
+	logs := captured.Child()
+	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,7 @@ func startDev(t *testing.T, flags ...string) *devEnv {
 	go func() {
 		s := bufio.NewScanner(stdout)
 		for s.Scan() {
+			_, _ = logs.Write([]byte(s.Text() + "\n"))
 			if strings.HasPrefix(s.Text(), "connectors dev: ready") {
 				close(ready)
 			}
@@ -112,10 +114,15 @@ func startDev(t *testing.T, flags ...string) *devEnv {
 	select {
 	case <-ready:
 	case err := <-exited:
-		t.Fatalf("connectors dev exited before ready: %v\n%s", err, logs.String())
+		t.Fatalf("connectors dev exited before ready: %v\n%s", err, logs.Text())
 	case <-time.After(2 * time.Minute):
-		t.Fatalf("connectors dev not ready within 2 minutes\n%s", logs.String())
+		t.Fatalf("connectors dev not ready within 2 minutes\n%s", logs.Text())
 	}
+	admin, err := os.ReadFile(filepath.Join(d.state, "admin.kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	captured.Rendered(map[string]string{"admin.kubeconfig": string(admin)})
 	return d
 }
 
@@ -161,6 +168,7 @@ func quickStart(t *testing.T, d *devEnv, ns string) (token, address string) {
 	d.kc(t, "", "create", "clusterrole", "demo-pod-reader", "--verb=get,list,watch", "--resource=pods,namespaces")
 	d.kc(t, "", "create", "clusterrolebinding", "demo-pod-reader", "--clusterrole=demo-pod-reader", "--serviceaccount="+ns+":demo-reader")
 	token = strings.TrimSpace(d.kc(t, "", "create", "token", "demo-reader", "-n", ns, "--duration=1h"))
+	captured.Secret(token)
 	address = d.kc(t, "", "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
 	manifest := testbed.QuickstartManifests(token, address)
 	d.kc(t, manifest, "apply", "-n", ns, "-f", "-")
@@ -221,6 +229,7 @@ func TestQuickStart(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
+		captured.Rendered(map[string]string{"kubeconfig": out})
 		cfg, err := clientcmd.Load([]byte(out))
 		if err != nil {
 			t.Fatal(err)
@@ -237,6 +246,7 @@ func TestQuickStart(t *testing.T) {
 			t.Error("certificate-authority-data is not the gateway CA")
 		}
 		all, _, err := d.exec(t, ns, "k8s-connector", "sh", "-c", `cat "$CONNECTORS_DIR"/* "$CONNECTORS_DIR"/.env`)
+		captured.Rendered(map[string]string{"mounted files": all})
 		if err != nil || strings.Contains(out, token) || strings.Contains(all, token) {
 			t.Errorf("a mounted file holds the Secret's token (or they could not be read: %v)", err)
 		}
@@ -267,6 +277,7 @@ func TestQuickStart(t *testing.T) {
 		}
 	})
 	t.Run("kubectl describe explains a connector whose token the target refuses", func(t *testing.T) {
+		captured.Secret("not-a-valid-token")
 		broken := strings.NewReplacer("k8s-secret", "broken-secret", "k8s-connector", "broken").Replace(testbed.QuickstartManifests("not-a-valid-token", address))
 		d.kc(t, broken, "apply", "-n", ns, "-f", "-")
 		d.kc(t, "", "wait", "--for=condition=AuthReady=False", "connector/broken", "-n", ns, "--timeout=120s")
@@ -294,6 +305,7 @@ func TestDevIntoAnExistingClusterKeepsItsGatewayCA(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		captured.Secret(string(s.Data["tls.key"]))
 		return s.Data["tls.crt"]
 	}
 	listPods := func(d *devEnv) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -92,9 +93,13 @@ func tokenExpiry(t *testing.T, token string) time.Time {
 
 func TestTheQuickStartOnARealNode(t *testing.T) {
 	rn := testbed.StartRealNode(t)
+	// Registered before InstallConnectors: it runs once the processes
+	// stopped and before the node is torn down.
+	t.Cleanup(func() { captureNodeLogs(t, rn) })
 	// The kubelet's tokens for the driver live 10 minutes, the API
 	// server's minimum, so that a refresh happens within the test.
 	conn := rn.InstallConnectors(t, testbed.InstallOptions{Binary: binary(t), TokenExpiration: 10 * time.Minute})
+	registerSecret(t, rn, conn.Namespace, "connectors-gateway-ca")
 	k := func(stdin string, args ...string) string { t.Helper(); return rn.MustRun(t, stdin, args...) }
 	// A pod that keeps using the connector across its first token's expiry,
 	// started first: its wait is the longest.
@@ -105,6 +110,7 @@ func TestTheQuickStartOnARealNode(t *testing.T) {
 		k(podWithTheKubeconfig("revoked", "sleep 3600", ""), "apply", "-n", ns, "-f", "-")
 		k("", "wait", "--for=condition=Ready", "pod/revoked", "-n", ns, "--timeout=120s")
 		token := strings.TrimSpace(k("", "exec", "revoked", "-n", ns, "--", "cat", "/opt/kube/context.token"))
+		captured.Secret(token)
 		if code := connectThroughTheGateway(t, rn, conn, ns+"/k8s-connector", token, address); code != http.StatusOK {
 			t.Fatalf("before the deletion CONNECT answered %d, want 200", code)
 		}
@@ -131,12 +137,14 @@ func TestTheQuickStartOnARealNode(t *testing.T) {
 
 	t.Run("the pod keeps working after its first token expired: the kubelet republished a new one", func(t *testing.T) {
 		first := strings.TrimSpace(k("", "exec", "refresher", "-n", ns, "--", "cat", "/opt/kube/context.token"))
+		captured.Secret(first)
 		exp := tokenExpiry(t, first)
 		t.Logf("the first token of the pod expires at %s; waiting for it", exp.Format(time.TimeOnly))
 		for time.Now().Before(exp.Add(40 * time.Second)) {
 			time.Sleep(5 * time.Second)
 		}
 		now := strings.TrimSpace(k("", "exec", "refresher", "-n", ns, "--", "cat", "/opt/kube/context.token"))
+		captured.Secret(now)
 		if now == first || !tokenExpiry(t, now).After(exp) {
 			t.Fatal("the mounted token was not replaced before the first one expired")
 		}
@@ -177,6 +185,7 @@ func walkQuickStart(t *testing.T, rn *testbed.RealNode, conn *testbed.Connectors
 	k("", "create", "clusterrole", "demo-pod-reader", "--verb=get,list,watch", "--resource=pods,namespaces")
 	k("", "create", "clusterrolebinding", "demo-pod-reader", "--clusterrole=demo-pod-reader", "--serviceaccount="+ns+":demo-reader")
 	target := strings.TrimSpace(k("", "create", "token", "demo-reader", "-n", ns, "--duration=2h"))
+	captured.Secret(target)
 	address := fmt.Sprintf("https://%s:6443", rn.NodeIP())
 
 	// 2. The Secret and the Connector as written, address and token replaced.
@@ -229,6 +238,7 @@ func walkQuickStart(t *testing.T, rn *testbed.RealNode, conn *testbed.Connectors
 	k("", "wait", "--for=condition=Ready", "pod/inspect-k8s-access", "-n", ns, "--timeout=120s")
 	t.Run("kubectl exec shows the quick start's kubeconfig, its proxy host resolved by cluster DNS", func(t *testing.T) {
 		raw := k("", "exec", "inspect-k8s-access", "-n", ns, "--", "cat", "/opt/kube/kubeconfig")
+		captured.Rendered(map[string]string{"kubeconfig": raw})
 		cfg, err := clientcmd.Load([]byte(raw))
 		if err != nil {
 			t.Fatal(err)
@@ -282,4 +292,33 @@ func readLog(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// captureNodeLogs tees the logs of the connectors processes of the real
+// node (LogsDir()/connectors-*.log) into captured.
+func captureNodeLogs(t *testing.T, rn *testbed.RealNode) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(rn.LogsDir(), "connectors-*.log"))
+	if err != nil {
+		t.Error(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		_, _ = captured.Child().Write(b)
+	}
+}
+
+// registerSecret registers the values of a Secret of the node in captured
+// (but a tls.crt: a certificate is public).
+func registerSecret(t *testing.T, rn *testbed.RealNode, ns, name string) {
+	t.Helper()
+	for key, v := range secretData(t, rn, ns, name) {
+		if key != corev1.TLSCertKey {
+			captured.Secret(string(v))
+		}
+	}
 }
