@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -220,7 +221,7 @@ func h2ShortBody(t *testing.T, c *tls.Conn, host string) (status int, reset http
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				t.Fatal("no answer to the short body within 10s")
 			}
 			return status, reset

@@ -115,8 +115,11 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			refuse(w, perr(http.StatusBadGateway, "upstream %s: %s", f.hostport, describeUpstreamError(err)))
 		},
-		ModifyResponse: func(*http.Response) error {
+		ModifyResponse: func(resp *http.Response) error {
 			g.metrics.firstByte.Observe(g.opts.Now().Sub(start).Seconds())
+			if resp.StatusCode == http.StatusOK && isWatch(r) {
+				resp.Body = g.watches.track(resp.Body)
+			}
 			return nil
 		},
 	}
@@ -143,15 +146,16 @@ const (
 )
 
 // admit runs the checks of every request in a tunnel (and of plain
-// requests): the gateway not draining, no CONNECT inside, the host the
+// requests): no CONNECT inside, the host the
 // tunnel was authorized for, the token still valid (a cache hit), the
 // connector as it is now (existing, Ready, still allowed, still pointing
 // here), its credential and the upstream's trust.
 func (f *forwarder) admit(ctx context.Context, method, host string) (*admission, *proxyError, afterRefusal) {
 	g := f.g
-	if g.draining.Load() {
-		return nil, perr(http.StatusServiceUnavailable, "the gateway is shutting down: connect again"), closeConn
-	}
+	// A draining gateway still serves what reaches it through an open
+	// tunnel: an HTTP/1.1 request sent as the drain began (its answer
+	// closes the connection) or an HTTP/2 stream opened before the GOAWAY.
+	// New streams and tunnels are refused where they open.
 	if method == http.MethodConnect {
 		return nil, perr(http.StatusMethodNotAllowed, "CONNECT inside a tunnel is not forwarded"), keepTunnel
 	}

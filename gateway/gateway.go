@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ type Gateway struct {
 	metrics    *metrics
 	buffers    *bufferPool
 	auditLog   logr.Logger // Logger.WithName("audit"), built once: naming a logger clones it
+	serverLog  *log.Logger // the ErrorLog of every HTTP server (newServerLog)
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -37,6 +39,7 @@ type Gateway struct {
 	open                                 map[*tunnel]struct{} // for shutdown
 	inFlight                             counter              // requests being served
 	running                              counter              // tunnel goroutines alive
+	watches                              watchBodies          // ended cleanly on shutdown
 }
 
 // New checks opts, fills defaults and registers the informers on the cache.
@@ -54,16 +57,17 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		state: newState(opts.Cache,
 			newSecretWatches(opts.Client, opts.Namespace, opts.CacheSize, opts.Logger, m),
 			opts.Namespace, opts.CacheSize),
-		metrics:  m,
-		buffers:  newBufferPool(opts.BufferSize),
-		auditLog: opts.Logger.WithName("audit"),
-		perConn:  map[string]int{}, perPod: map[string]int{}, perNamespace: map[string]int{},
+		metrics:   m,
+		buffers:   newBufferPool(opts.BufferSize),
+		auditLog:  opts.Logger.WithName("audit"),
+		serverLog: newServerLog(opts.Logger.WithName("http")),
+		perConn:   map[string]int{}, perPod: map[string]int{}, perNamespace: map[string]int{},
 		requestsPerPod: map[string]int{}, requestsPerNamespace: map[string]int{},
 		open: map[*tunnel]struct{}{},
 	}
 	g.transports = newTransportCache(opts.CacheSize, opts.UpstreamTimeout)
 	// MaxHeaderBytes caps HTTP/2 header lists too.
-	g.h2base = &http.Server{MaxHeaderBytes: opts.MaxHeaderBytes, IdleTimeout: opts.IdleTimeout, ErrorLog: discardLog}
+	g.h2base = g.h2BaseServer()
 	g.h2 = &http2.Server{IdleTimeout: opts.IdleTimeout, MaxReadFrameSize: 1 << 20, MaxConcurrentStreams: maxStreamsPerTunnel}
 	if err := http2.ConfigureServer(g.h2base, g.h2); err != nil {
 		return nil, fmt.Errorf("gateway: HTTP/2 server: %w", err)

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -41,7 +44,7 @@ type env struct {
 	ca       []byte
 	pipeline *tokens.Pipeline
 	install  string
-	logs     *testbed.LogCapture // every log line, to assert that no token leaks
+	logs     *testbed.LogCapture // every log line (a child of captured), to assert that no token leaks
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when Start returned
 	err      error         // what Start returned
@@ -56,35 +59,70 @@ func startGateway(t testing.TB, mod func(*gateway.Options)) *env {
 // Secret watches, installed in the namespace install.
 func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*gateway.Options)) *env {
 	t.Helper()
+	return newInstall(t, cfg, install).start(t, mod)
+}
+
+// install is what the replicas of one installation share — its namespace,
+// Redis, the shared key and the gateway CA — and the API server they use.
+type install struct {
+	namespace string
+	// cfg is the identity of the informers and Secret watches; api is the
+	// API server of the token pipeline, the authorizer and the pod watcher
+	// (the test bed's admin by default).
+	cfg, api *rest.Config
+	redis    *testbed.Redis
+	key      []byte
+	ca       *gateway.CA
+	caPEM    []byte
+	secrets  []string // the shared key's forms and the CA key: never logged
+}
+
+// newInstall prepares an installation in the namespace ns.
+func newInstall(t testing.TB, cfg *rest.Config, ns string) *install {
+	t.Helper()
+	in := &install{namespace: ns, cfg: cfg, api: cp.Config, redis: testbed.StartRedis(t), key: make([]byte, 32)}
+	cp.CreateCASecret(t, ns, "apiserver-ca", cp.Config.CAData)
+	_, _ = rand.Read(in.key)
+	var caKey []byte
+	var err error
+	in.ca, in.caPEM, caKey, err = gateway.GenerateCA("connectors test gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.secrets = []string{base64.StdEncoding.EncodeToString(in.key), hex.EncodeToString(in.key), string(caKey)}
+	return in
+}
+
+// start runs one replica of the installation until the test ends.
+func (in *install) start(t testing.TB, mod func(*gateway.Options)) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{logs: &testbed.LogCapture{}, cancel: cancel, done: make(chan struct{}), install: install}
-	cp.CreateCASecret(t, e.install, "apiserver-ca", cp.Config.CAData)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	redis := testbed.StartRedis(t)
-	rdb, err := tokens.NewRedisClient(tokens.RedisOptions{URL: redis.URL()})
+	e := &env{logs: captured.Child(), cancel: cancel, done: make(chan struct{}), install: in.namespace, ca: in.caPEM}
+	for _, s := range in.secrets {
+		e.logs.Secret(s)
+	}
+	rdb, err := tokens.NewRedisClient(tokens.RedisOptions{URL: in.redis.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	e.pipeline, err = tokens.New(tokens.Options{Client: cp.Clientset, RESTConfig: cp.Config, SharedKey: key, Redis: rdb, Logger: e.logs.Logger("gateway")})
+	api, err := kubernetes.NewForConfig(in.api)
 	if err != nil {
 		t.Fatal(err)
 	}
-	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: cp.Clientset, Shared: e.pipeline})
+	e.pipeline, err = tokens.New(tokens.Options{Client: api, RESTConfig: in.api, SharedKey: in.key, Redis: rdb, Logger: e.logs.Logger("gateway")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, caPEM, _, err := gateway.GenerateCA("connectors test gateway")
+	authz, err := tokens.NewAuthorizer(tokens.AuthorizerOptions{Client: api, Shared: e.pipeline})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ca = caPEM
-	secrets, err := gateway.SecretClient(cfg)
+	secrets, err := gateway.SecretClient(in.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(cfg, gateway.CacheOptions(cp.Scheme))
+	c, err := cache.New(in.cfg, gateway.CacheOptions(cp.Scheme))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +136,7 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	}
 	e.addr, e.admin = l.Addr().String(), al.Addr().String()
 	opts := gateway.Options{
-		Validator: e.pipeline, Authorizer: authz, CA: ca, Cache: c, Client: secrets, Namespace: e.install,
+		Validator: e.pipeline, Authorizer: authz, CA: in.ca, Cache: c, Client: secrets, Namespace: in.namespace,
 		Listener: l, AdminListener: al, Logger: e.logs.Logger("gateway"), ShutdownTimeout: 5 * time.Second, ShutdownDelay: -1,
 		// The whole suite runs through the HTTP/2 relay with
 		// CONNECTORS_TEST_HTTP2_RELAY=1 (relay_test.go runs both ways always).
@@ -111,7 +149,7 @@ func startGatewayAs(t testing.TB, cfg *rest.Config, install string, mod func(*ga
 	if err != nil {
 		t.Fatal(err)
 	}
-	watcher, err := tokens.NewPodWatcher(tokens.PodWatcherOptions{Client: metadata.NewForConfigOrDie(cp.Config), Revoker: e.pipeline})
+	watcher, err := tokens.NewPodWatcher(tokens.PodWatcherOptions{Client: metadata.NewForConfigOrDie(in.api), Revoker: e.pipeline})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +194,12 @@ func connectorWith(t testing.TB, ns, name, address string, sec *corev1.Secret, c
 	}
 	if sec != nil {
 		sec.Namespace, sec.Name = ns, name+"-secret"
+		for _, v := range sec.Data {
+			captured.Secret(string(v))
+		}
+		for _, v := range sec.StringData {
+			captured.Secret(v)
+		}
 		if err := cp.Client.Create(t.Context(), sec); err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +237,10 @@ func (e *env) kubeconfig(t testing.TB, c *connectorsv1alpha1.Connector, token to
 	mounted := c.DeepCopy()
 	mounted.Status.Proxy = &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: "http://" + e.addr}}
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, testbed.Kubeconfig(t, mounted, token, e.ca), 0o600); err != nil {
+	rendered := testbed.Kubeconfig(t, mounted, token, e.ca)
+	e.logs.Secret(string(token))
+	e.logs.Rendered(map[string]string{"kubeconfig": string(rendered)})
+	if err := os.WriteFile(path, rendered, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

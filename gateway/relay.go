@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/internal/tlsconfig"
 )
 
 // The HTTP/2 relay serves an HTTP/2 tunnel whose upstream speaks HTTP/2
@@ -152,14 +154,26 @@ func (s *side) writeHeaders(stream uint32, endStream bool, fields []hpack.Header
 }
 
 // forwardData writes a DATA frame read from the other side as it came:
-// padding too, since it counts against flow control.
-func (s *side) forwardData(fr *http2.DataFrame) error {
-	return s.write(func(w *http2.Framer) error {
+// padding too, since it counts against flow control. ended (nil: none) is
+// set once an END_STREAM went to this side for the stream: a frame after it
+// is dropped (dropped says so), and one that ends the stream sets it.
+func (s *side) forwardData(fr *http2.DataFrame, ended *atomic.Bool) (dropped bool, err error) {
+	err = s.write(func(w *http2.Framer) error {
+		if ended != nil {
+			if ended.Load() {
+				dropped = true
+				return nil
+			}
+			if fr.StreamEnded() {
+				ended.Store(true)
+			}
+		}
 		if fr.Flags.Has(http2.FlagDataPadded) {
 			return w.WriteDataPadded(fr.StreamID, fr.StreamEnded(), fr.Data(), make([]byte, int(fr.Length)-len(fr.Data())-1))
 		}
 		return w.WriteData(fr.StreamID, fr.StreamEnded(), fr.Data())
 	})
+	return dropped, err
 }
 
 // write runs fn with the side's writer locked and marks it dirty.
@@ -185,6 +199,11 @@ type relayStream struct {
 	release      func() // gives the request's fair-limit slot back
 	declared     int64  // the request's content-length; -1: none
 	received     int64  // request DATA bytes so far
+	watch        bool   // a watch: a drain ends it cleanly
+	// toClientEnded is set (under the client side's writer lock) once an
+	// END_STREAM went to the client: the relay's own, when a drain ended
+	// the watch, or the upstream's.
+	toClientEnded atomic.Bool
 }
 
 // dialRelay opens the tunnel's upstream connection for the relay; it
@@ -201,10 +220,10 @@ func (g *Gateway) dialRelay(ctx context.Context, f *forwarder) (net.Conn, string
 	}
 	u := g.transports.get(string(f.c.UID)+"|"+version, roots)
 	host, _, _ := net.SplitHostPort(f.hostport)
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: g.opts.UpstreamTimeout, KeepAlive: 30 * time.Second}, Config: &tls.Config{
-		RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"},
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: g.opts.UpstreamTimeout, KeepAlive: 30 * time.Second}, Config: tlsconfig.Modern(&tls.Config{
+		RootCAs: roots, ServerName: host, NextProtos: []string{"h2", "http/1.1"},
 		ClientSessionCache: u.sessions,
-	}}
+	})}
 	dctx, cancel := context.WithTimeout(ctx, g.opts.UpstreamTimeout)
 	defer cancel()
 	c, err := d.DialContext(dctx, "tcp", f.hostport)
@@ -423,7 +442,7 @@ func (r *relay) clientFrame(fr http2.Frame) error {
 			r.maybeFinish(id)
 			return nil
 		}
-		err := r.upstr.forwardData(fr)
+		_, err := r.upstr.forwardData(fr, nil)
 		r.maybeFinish(id)
 		return err
 	case *http2.WindowUpdateFrame:
@@ -547,7 +566,7 @@ func (r *relay) clientHeaders(fr *http2.MetaHeadersFrame) error {
 	}
 	urlPath, _, _ := strings.Cut(path, "?")
 	audit := &auditRecord{g: g, kind: "h2", target: r.f.hostport, method: method, path: urlPath, connector: r.f.ref, identity: r.f.s.audit}
-	st = &relayStream{start: g.opts.Now(), audit: audit, c: r.f.c, method: method, clientDone: fr.StreamEnded(), declared: -1}
+	st = &relayStream{start: g.opts.Now(), audit: audit, c: r.f.c, method: method, clientDone: fr.StreamEnded(), declared: -1, watch: watchTarget(path)}
 	declared, clErr := declaredLength(fr.RegularFields())
 	g.inFlight.add(1)
 	g.metrics.streams.Inc()
@@ -740,7 +759,16 @@ func (r *relay) upstreamFrame(fr http2.Frame) error {
 			}
 		}
 		r.mu.Unlock()
-		err := r.client.forwardData(fr)
+		var ended *atomic.Bool
+		if st != nil {
+			ended = &st.toClientEnded
+		}
+		dropped, err := r.client.forwardData(fr, ended)
+		if dropped && fr.Length > 0 && err == nil {
+			// The client never sees it, so never credits it: the relay
+			// does, for the connection (the stream is cancelled).
+			err = r.upstr.write(func(w *http2.Framer) error { return w.WriteWindowUpdate(0, fr.Length) })
+		}
 		r.maybeFinish(id)
 		return err
 	case *http2.WindowUpdateFrame:
@@ -838,8 +866,36 @@ func (r *relay) goAway() {
 // drain is the relay's part of a graceful shutdown.
 func (r *relay) drain() {
 	r.goAway()
+	r.endWatches()
 	_ = r.client.flush()
+	_ = r.upstr.flush()
 	r.closeIfIdle()
+}
+
+// endWatches ends the watches being answered, as the ordinary path does on
+// shutdown: the client sees the end of the response body (as when the API
+// server ends a watch) and watches again elsewhere; the upstream's stream
+// is cancelled.
+func (r *relay) endWatches() {
+	r.mu.Lock()
+	ended := map[uint32]*relayStream{}
+	for id, st := range r.streams {
+		if st.watch && !st.own && st.status == http.StatusOK && st.clientDone && !st.upstreamDone {
+			st.upstreamDone = true
+			ended[id] = st
+		}
+	}
+	r.mu.Unlock()
+	for id, st := range ended {
+		_ = r.client.write(func(w *http2.Framer) error {
+			if st.toClientEnded.Swap(true) {
+				return nil // the upstream's END_STREAM went first
+			}
+			return w.WriteData(id, true, nil)
+		})
+		_ = r.upstr.write(func(w *http2.Framer) error { return w.WriteRSTStream(id, http2.ErrCodeCancel) })
+		r.maybeFinish(id)
+	}
 }
 
 // closeIfIdle closes the relay when no stream is open (after an idle

@@ -18,7 +18,8 @@ import (
 // have synced, the proxy listener until ctx ends, then shuts down: /readyz
 // fails, (after ShutdownDelay) no new connections are accepted, open tunnels
 // are asked to close when idle (HTTP/2 GOAWAY, HTTP/1.1 keep-alives off),
-// in-flight requests get ShutdownTimeout to finish, and whatever still runs
+// watches end cleanly (their clients watch again elsewhere), in-flight
+// requests get ShutdownTimeout to finish, and whatever still runs
 // (long streams) is closed so that clients reconnect elsewhere. At most
 // ShutdownDelay + ShutdownTimeout + 5 s pass between the end of ctx and the
 // return.
@@ -31,7 +32,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	eg := new(errgroup.Group)
 	var admin *http.Server
 	if g.opts.AdminListener != nil {
-		admin = &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
+		admin = g.adminServer()
 		eg.Go(func() error { return serve(admin, g.opts.AdminListener) })
 	}
 	closeAdmin := func() {
@@ -58,13 +59,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return errors.Join(errors.New("gateway: the connector caches did not sync"), cacheErr, adminErr)
 	}
 
-	proxy := &http.Server{
-		Handler:           g,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       g.opts.IdleTimeout, // keep-alive proxy connections (plain requests, answers to refused CONNECTs)
-		MaxHeaderBytes:    g.opts.MaxHeaderBytes,
-		ErrorLog:          discardLog,
-	}
+	proxy := g.proxyServer()
 	g.ready.Store(true)
 	eg.Go(func() error { return serve(proxy, g.opts.Listener) })
 	var serveErr error
@@ -106,6 +101,7 @@ func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
 	deadline, cancel := context.WithTimeout(ctx, g.opts.ShutdownTimeout)
 	defer cancel()
 	g.drainTunnels(deadline)
+	g.watches.endAll()           // their clients watch again elsewhere
 	_ = proxy.Shutdown(deadline) // stops accepting; hijacked tunnels are ours to close
 	g.inFlight.waitZero(deadline)
 	// Asked to close when idle, tunnels end by themselves once their last

@@ -124,11 +124,7 @@ func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, 
 	defer timer.Stop()
 	defer g.recheckToken(ctx, t, s)()
 
-	tlsConn := tls.Server(conn, &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{*leaf},
-		NextProtos:   []string{"h2", "http/1.1"},
-	})
+	tlsConn := tls.Server(conn, tunnelTLS(leaf))
 	hsCtx, cancel := context.WithTimeout(ctx, g.opts.HandshakeTimeout)
 	hsStart := g.opts.Now()
 	err := tlsConn.HandshakeContext(hsCtx)
@@ -153,13 +149,7 @@ func (g *Gateway) serveTunnel(ctx context.Context, raw net.Conn, conn net.Conn, 
 		g.h2.ServeConn(tlsConn, &http2.ServeConnOpts{Context: ctx, Handler: fw.withProtocol("h2"), BaseConfig: g.h2base})
 		return
 	}
-	inner := &http.Server{
-		Handler:           fw.withProtocol("h1"),
-		IdleTimeout:       g.opts.IdleTimeout,
-		ReadHeaderTimeout: 30 * time.Second,
-		MaxHeaderBytes:    g.opts.MaxHeaderBytes,
-		ErrorLog:          discardLog,
-	}
+	inner := g.tunnelServer(fw.withProtocol("h1"))
 	// Draining closes the connection when idle, or after the current answer.
 	g.setDrain(t, func() { inner.SetKeepAlivesEnabled(false) })
 	_ = inner.Serve(newOneConnListener(tlsConn))

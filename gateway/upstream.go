@@ -12,6 +12,8 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/connectors-io/connectors/internal/tlsconfig"
 )
 
 // trustMemo keeps a tunnel's upstream trust for a second: the lookup lists
@@ -120,7 +122,7 @@ func (tc *transportCache) get(key string, roots *x509.CertPool) *upstream {
 		return &http.Transport{
 			Proxy:                 nil,
 			DialContext:           dialer.DialContext,
-			TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, NextProtos: protos},
+			TLSClientConfig:       tlsconfig.Modern(&tls.Config{RootCAs: roots, NextProtos: protos}),
 			TLSHandshakeTimeout:   tc.timeout,
 			MaxIdleConnsPerHost:   64,
 			IdleConnTimeout:       90 * time.Second,

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/internal/tlsconfig"
 	"github.com/connectors-io/connectors/render/sandbox"
 )
 
@@ -169,7 +170,7 @@ func (r *ConnectorReconciler) probeClient(roots *x509.CertPool, noRedirect bool)
 	transport := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: r.opts.ProbeTimeout}).DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:       tlsconfig.Modern(&tls.Config{RootCAs: roots}), // as the gateway's upstream connections
 		TLSHandshakeTimeout:   r.opts.ProbeTimeout,
 		ResponseHeaderTimeout: r.opts.ProbeTimeout,
 		DisableKeepAlives:     true,
