@@ -448,12 +448,19 @@ func (w auditWant) find(t *testing.T, e *env) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if len(found) != 1 {
-		t.Errorf("%s: %d audit lines with %v, want 1: %q", w.what, len(found), keys, found)
+	// More than one line: a client (Go's transport, after the tunnel it
+	// used was closed by the refusal in it) sent the same request again;
+	// each must be refused the same way.
+	if len(found) == 0 {
+		t.Errorf("%s: no audit line with %v", w.what, keys)
 		return ""
 	}
-	if reason := `"reason"=` + strconv.Quote(strings.TrimSpace(w.body)); !strings.Contains(found[0], reason) {
-		t.Errorf("%s: the audit line does not give the reason of the answer (%s): %s", w.what, reason, found[0])
+	reason := `"reason"=` + strconv.Quote(strings.TrimSpace(w.body))
+	for _, line := range found {
+		if !strings.Contains(line, reason) {
+			t.Errorf("%s: the audit line does not give the reason of the answer (%s): %s", w.what, reason, line)
+			return ""
+		}
 	}
 	return found[0]
 }
