@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/connectors-io/connectors/internal/httplog"
 	"github.com/connectors-io/connectors/render"
 	"github.com/connectors-io/connectors/tokens"
 )
@@ -94,7 +95,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if l == nil {
 		return errors.New("control: Options.Listener is required to start")
 	}
-	srv := &http.Server{Handler: s.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	srv := &http.Server{Handler: s.router, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: httplog.ErrorLog(s.opts.Logger.WithName("http"))}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {

@@ -3,8 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/x509"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httputil"
 	"time"
@@ -12,8 +10,6 @@ import (
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/tokens"
 )
-
-var discardLog = log.New(io.Discard, "", 0)
 
 // forwarder serves the requests of one tunnel (or one plain request).
 type forwarder struct {
@@ -106,7 +102,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// ones go out in one piece.
 		FlushInterval: 0,
 		BufferPool:    g.buffers,
-		ErrorLog:      discardLog,
+		ErrorLog:      g.serverLog, // body copy errors, at V(1)
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			if berr := body.failed(); berr != nil {
 				w.Header().Set("Connection", "close")

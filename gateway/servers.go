@@ -2,14 +2,13 @@ package gateway
 
 import (
 	"crypto/tls"
-	"errors"
 	"log"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 
+	"github.com/connectors-io/connectors/internal/httplog"
 	"github.com/connectors-io/connectors/internal/tlsconfig"
 )
 
@@ -69,29 +68,7 @@ func tunnelTLS(leaf *tls.Certificate) *tls.Config {
 	})
 }
 
-// newServerLog is the ErrorLog of the gateway's HTTP servers. net/http and
-// x/net/http2 write there the handler panics they recover, logged as
-// errors with their stack (the panic values are the gateway's own, never
-// request data), and what single clients do wrong (TLS handshake or
-// preface errors, broken connections), which any client can cause at will
-// and is logged at V(1) only.
-func newServerLog(logger logr.Logger) *log.Logger {
-	return log.New(serverLogWriter{logger}, "", 0)
-}
-
-type serverLogWriter struct{ log logr.Logger }
-
-// Write takes one line of net/http (log.Logger writes each at once).
-func (w serverLogWriter) Write(p []byte) (int, error) {
-	line := strings.TrimRight(string(p), "\n")
-	switch {
-	case strings.HasPrefix(line, "http: panic serving "), strings.HasPrefix(line, "http2: panic serving "):
-		msg, stack, _ := strings.Cut(line, "\n")
-		w.log.Error(errors.New(msg), "recovered a panic of a handler", "stack", stack)
-	case strings.HasPrefix(line, "http: Accept error"):
-		w.log.Info("cannot accept a connection, retrying", "error", line) // the process's trouble (file descriptors), not a client's
-	default:
-		w.log.V(1).Info("HTTP server error", "error", line)
-	}
-	return len(p), nil
-}
+// newServerLog is the ErrorLog of the gateway's HTTP servers and its
+// reverse proxy (package httplog): recovered panics as errors, what single
+// clients do wrong at V(1).
+func newServerLog(logger logr.Logger) *log.Logger { return httplog.ErrorLog(logger) }

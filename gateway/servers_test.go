@@ -159,25 +159,3 @@ func TestAPanicInAHandlerOfATunnelIsLoggedAsAnErrorWithoutTheRequest(t *testing.
 		})
 	}
 }
-
-func TestTheServerLogLogsPanicsAsErrorsAndWhatClientsDoWrongAtV1(t *testing.T) {
-	for _, tt := range []struct {
-		line  string
-		error bool
-		level int
-	}{
-		{line: "http: panic serving 10.0.0.1:5555: boom\ngoroutine 7 [running]:\nmain.handler()\n", error: true},
-		{line: "http2: panic serving 10.0.0.1:5555: boom\ngoroutine 7 [running]:\n", error: true},
-		{line: "http: Accept error: accept tcp [::]:8080: accept4: too many open files; retrying in 5ms\n", level: 0},
-		{line: "http: TLS handshake error from 10.0.0.1:5555: EOF\n", level: 1},
-		{line: "http: superfluous response.WriteHeader call from main.handler (main.go:12)\n", level: 1},
-		{line: "http2: server connection error from 10.0.0.1:5555: connection error: PROTOCOL_ERROR\n", level: 1},
-	} {
-		logs := &recordedLogs{}
-		newServerLog(logs.logger()).Print(tt.line)
-		entries := logs.all()
-		if len(entries) != 1 || entries[0].error != tt.error || entries[0].level != tt.level {
-			t.Errorf("%q: logged %+v, want one entry (error %t, V(%d))", tt.line, entries, tt.error, tt.level)
-		}
-	}
-}
