@@ -88,6 +88,10 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rt := g.transports.get(string(f.c.UID)+"|"+version, roots)
+	buffers := g.buffers
+	if isWatch(r) {
+		buffers = g.watchBuffers
+	}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = f.scheme
@@ -101,7 +105,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// length: watch, logs -f; text/event-stream) and lets fixed-length
 		// ones go out in one piece.
 		FlushInterval: 0,
-		BufferPool:    g.buffers,
+		BufferPool:    buffers,
 		ErrorLog:      g.serverLog, // body copy errors, at V(1)
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			if berr := body.failed(); berr != nil {

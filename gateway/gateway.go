@@ -17,16 +17,17 @@ import (
 
 // Gateway is the forward proxy. Build it with New and run it with Start.
 type Gateway struct {
-	opts       Options
-	leaves     *leafCache
-	state      *state
-	transports *transportCache
-	h2         *http2.Server // serves every HTTP/2 tunnel
-	h2base     *http.Server  // its BaseConfig: Shutdown sends GOAWAY to all
-	metrics    *metrics
-	buffers    *bufferPool
-	auditLog   logr.Logger // Logger.WithName("audit"), built once: naming a logger clones it
-	serverLog  *log.Logger // the ErrorLog of every HTTP server (newServerLog)
+	opts         Options
+	leaves       *leafCache
+	state        *state
+	transports   *transportCache
+	h2           *http2.Server // serves every HTTP/2 tunnel
+	h2base       *http.Server  // its BaseConfig: Shutdown sends GOAWAY to all
+	metrics      *metrics
+	buffers      *bufferPool
+	watchBuffers *bufferPool // held for a watch's whole life: small
+	auditLog     logr.Logger // Logger.WithName("audit"), built once: naming a logger clones it
+	serverLog    *log.Logger // the ErrorLog of every HTTP server (newServerLog)
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -57,11 +58,12 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		state: newState(opts.Cache,
 			newSecretWatches(opts.Client, opts.Namespace, opts.CacheSize, opts.Logger, m),
 			opts.Namespace, opts.CacheSize),
-		metrics:   m,
-		buffers:   newBufferPool(opts.BufferSize),
-		auditLog:  opts.Logger.WithName("audit"),
-		serverLog: newServerLog(opts.Logger.WithName("http")),
-		perConn:   map[string]int{}, perPod: map[string]int{}, perNamespace: map[string]int{},
+		metrics:      m,
+		buffers:      newBufferPool(opts.BufferSize),
+		watchBuffers: newBufferPool(min(opts.BufferSize, WatchBufferSize)),
+		auditLog:     opts.Logger.WithName("audit"),
+		serverLog:    newServerLog(opts.Logger.WithName("http")),
+		perConn:      map[string]int{}, perPod: map[string]int{}, perNamespace: map[string]int{},
 		requestsPerPod: map[string]int{}, requestsPerNamespace: map[string]int{},
 		open: map[*tunnel]struct{}{},
 	}

@@ -93,7 +93,8 @@ type Options struct {
 	// down, so load balancers stop sending new clients. Default
 	// DefaultShutdownDelay; negative: no delay.
 	ShutdownDelay time.Duration
-	// BufferSize is the size of the pooled copy buffers. Default 32 KiB.
+	// BufferSize is the size of the pooled copy buffers of responses.
+	// Default 32 KiB. Watches take buffers of WatchBufferSize or less.
 	BufferSize int
 	// CacheSize bounds the leaf and transport caches and the number of
 	// Secret watches (Secrets beyond it are read per use). Default 4096.

@@ -138,6 +138,12 @@ func (tc *transportCache) get(key string, roots *x509.CertPool) *upstream {
 	return u
 }
 
+// WatchBufferSize is the copy buffer of a watch's response. A watch holds
+// its buffer while it waits for the next event, for as long as it runs; its
+// events are small and each is flushed as it comes, so a small buffer costs
+// a watch nothing but saves the difference to BufferSize per open watch.
+const WatchBufferSize = 4 << 10
+
 // bufferPool is httputil.BufferPool over sync.Pool.
 type bufferPool struct {
 	size int

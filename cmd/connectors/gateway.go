@@ -62,7 +62,7 @@ func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
 	fs.IntVar(&o.maxReqPerPod, "max-requests-per-pod", 2000, "requests in flight (watches included) of one pod at most")
 	fs.IntVar(&o.maxReqPerNS, "max-requests-per-namespace", 10000, "requests in flight of the pods of one namespace at most")
 	fs.IntVar(&o.cacheSize, "cache-size", 4096, "leaf certificates, upstream transports and single-Secret watches kept at most (Secrets beyond it are read from the API server on use)")
-	fs.IntVar(&o.bufferSize, "buffer-size", 32<<10, "size of the pooled buffers that copy bodies and streams (one is held per active stream)")
+	fs.IntVar(&o.bufferSize, "buffer-size", 32<<10, "size of the pooled buffers that copy response bodies and streams (one is held per active stream; watches take 4 KiB ones)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close tunnels idle this long")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
 	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", gateway.DefaultShutdownDelay, "keep serving with /readyz failing this long on SIGTERM (negative: none)")
