@@ -66,7 +66,8 @@ type watchBody struct {
 	ended atomic.Bool
 }
 
-// track wraps an upstream watch body; nil set tracks nothing.
+// track wraps an upstream watch body; once the watches were ended, the
+// body reads as ended at once.
 func (s *watchBodies) track(rc io.ReadCloser) io.ReadCloser {
 	b := &watchBody{ReadCloser: rc, set: s}
 	s.mu.Lock()
@@ -114,15 +115,24 @@ func (b *watchBody) Close() error {
 
 // isWatch reports whether r asks for a watch: ?watch=true|1 or a path under
 // /watch/ (the API server's old form).
-func isWatch(r *http.Request) bool {
-	if v := r.URL.Query().Get("watch"); v == "true" || v == "1" {
-		return true
-	}
-	return strings.Contains(r.URL.Path, "/watch/")
-}
+func isWatch(r *http.Request) bool { return watchRequest(r.URL.Path, r.URL.RawQuery) }
 
 // watchTarget is isWatch for a request target (path and query) as it came.
 func watchTarget(target string) bool {
-	u, err := url.ParseRequestURI(target)
-	return err == nil && isWatch(&http.Request{URL: u})
+	path, query, _ := strings.Cut(target, "?")
+	return watchRequest(path, query)
+}
+
+// watchRequest parses the query only when it may name watch: it runs for
+// every request.
+func watchRequest(path, rawQuery string) bool {
+	if strings.Contains(path, "/watch/") {
+		return true
+	}
+	if !strings.Contains(rawQuery, "watch") {
+		return false
+	}
+	q, _ := url.ParseQuery(rawQuery) // as URL.Query: malformed pairs dropped
+	v := q.Get("watch")
+	return v == "true" || v == "1"
 }

@@ -122,6 +122,15 @@ func describe(r *loadtest.Result) string {
 	return fmt.Sprintf("%s/%s: %d ops, %d errors %v, %d reconnects", r.Scenario, r.Protocol, r.Ops, r.Errors, r.ErrorKinds, r.Reconnects)
 }
 
+// warmUp validates the target's token (and shares it in Redis) with a
+// short clean run before a fault.
+func warmUp(t *testing.T, target *loadtest.Target) {
+	t.Helper()
+	if r := runLoads(t, target, lasting(warmH2, 300*time.Millisecond))[0]; r.Errors != 0 || r.Ops == 0 {
+		t.Fatalf("before the outage: %s", describe(r))
+	}
+}
+
 // after runs fn once d has passed, unless the test ended first.
 func after(t *testing.T, d time.Duration, fn func()) {
 	t.Helper()
@@ -152,9 +161,7 @@ func TestUnderLoadARedisOutageFailsNoRequestOfAValidatedTokenAndSharingResumes(t
 	up := startFaultUpstream(t, "redis-fault-upstream-token")
 	target, _ := loadThrough(t, e, ns, up, e.addr)
 	// The token is validated (and shared in Redis) before the outage.
-	if r := runLoads(t, target, lasting(warmH2, 300*time.Millisecond))[0]; r.Errors != 0 || r.Ops == 0 {
-		t.Fatalf("before the outage: %s", describe(r))
-	}
+	warmUp(t, target)
 	rdb, err := tokens.NewRedisClient(tokens.RedisOptions{URL: in.redis.URL()})
 	if err != nil {
 		t.Fatal(err)
@@ -302,9 +309,7 @@ func TestUnderLoadAnAPIServerOutageKeepsCachedTokensWorkingAndRefusesNewOnesWith
 	ns := namespace(t, "apiserver-fault")
 	up := startFaultUpstream(t, "apiserver-fault-token")
 	target, _ := loadThrough(t, e, ns, up, e.addr)
-	if r := runLoads(t, target, lasting(warmH2, 300*time.Millisecond))[0]; r.Errors != 0 || r.Ops == 0 {
-		t.Fatalf("before the outage: %s", describe(r))
-	}
+	warmUp(t, target)
 	// A pod token the gateway has not seen: minted before the cut, used
 	// during it.
 	unseen, _ := cp.PodToken(t, ns, "unseen-job", "default")

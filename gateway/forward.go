@@ -88,8 +88,8 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rt := g.transports.get(string(f.c.UID)+"|"+version, roots)
-	buffers := g.buffers
-	if isWatch(r) {
+	watch, buffers := isWatch(r), g.buffers
+	if watch {
 		buffers = g.watchBuffers
 	}
 	proxy := &httputil.ReverseProxy{
@@ -117,7 +117,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			g.metrics.firstByte.Observe(g.opts.Now().Sub(start).Seconds())
-			if resp.StatusCode == http.StatusOK && isWatch(r) {
+			if resp.StatusCode == http.StatusOK && watch {
 				resp.Body = g.watches.track(resp.Body)
 			}
 			return nil
