@@ -26,7 +26,12 @@ func (g *Gateway) authenticate(ctx context.Context, r *http.Request) (*session, 
 		}
 		return nil, perror
 	}
-	token := tokens.Token(password)
+	return g.session(ctx, tokens.Token(password), refs)
+}
+
+// session checks a proxy token and the gateway's token policy, and opens
+// the session of its identity for the connectors refs.
+func (g *Gateway) session(ctx context.Context, token tokens.Token, refs []connectorsv1alpha1.ConnectorRef) (*session, *proxyError) {
 	id, err := g.opts.Validator.Validate(ctx, token)
 	switch {
 	case err == nil:

@@ -20,8 +20,9 @@ type forwarder struct {
 	hostport string
 	t        *tunnel // nil for plain requests
 	protocol string
-	trust    *trustMemo // shared by the protocols of one tunnel
-	ref      string     // the connector's ns/name, for the audit line
+	trust    *trustMemo     // shared by the protocols of one tunnel
+	ref      string         // the connector's ns/name, for the audit line
+	reverse  *reverseTarget // set for reverse-proxied requests
 }
 
 func (g *Gateway) forwarder(s *session, c *connectorsv1alpha1.Connector, scheme, hostport string, t *tunnel) *forwarder {
@@ -67,7 +68,11 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer releaseSlot()
-	adm, perror, after := f.admit(r.Context(), r.Method, r.Host)
+	host := r.Host
+	if f.reverse != nil {
+		host = f.hostport // the connector's address, named by the request
+	}
+	adm, perror, after := f.admit(r.Context(), r.Method, host)
 	if perror != nil {
 		if after != keepTunnel {
 			rec.Header().Set("Connection", "close")
@@ -87,6 +92,12 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if adm.gen != nil {
+		if cred, perror = adm.gen.inject(r.Context(), g.policy, r, body != nil); perror != nil {
+			refuse(rec, perror)
+			return
+		}
+	}
 	rt := g.transports.get(string(f.c.UID)+"|"+version, roots)
 	watch, buffers := isWatch(r), g.buffers
 	if watch {
@@ -98,6 +109,9 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			pr.Out.URL.Host = f.hostport
 			pr.Out.Host = "" // from URL.Host: the target the tunnel was authorized for
 			stripClientCredentials(pr.Out.Header)
+			if f.reverse != nil {
+				f.reverse.rewrite(pr.Out, f.s.token)
+			}
 			cred(pr.Out)
 		},
 		Transport: rt,
@@ -132,6 +146,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type admission struct {
 	f       *forwarder
 	cred    func(*http.Request)
+	gen     *generator // instead of cred: a Rego generator, run per request
 	roots   *x509.CertPool
 	version string
 }
@@ -183,7 +198,7 @@ func (f *forwarder) admit(ctx context.Context, method, host string) (*admission,
 	current := *f
 	current.c = c
 	f = &current
-	cred, err := f.credential(ctx)
+	cred, gen, err := f.credential(ctx)
 	if err != nil {
 		return nil, perr(http.StatusServiceUnavailable, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error()), keepTunnel
 	}
@@ -191,7 +206,7 @@ func (f *forwarder) admit(ctx context.Context, method, host string) (*admission,
 	if err != nil {
 		return nil, perr(http.StatusBadGateway, "connector %s/%s: upstream trust: %s", f.c.Namespace, f.c.Name, err.Error()), keepTunnel
 	}
-	return &admission{f: f, cred: cred, roots: roots, version: version}, nil, keepTunnel
+	return &admission{f: f, cred: cred, gen: gen, roots: roots, version: version}, nil, keepTunnel
 }
 
 // closeTunnel ends the tunnel. The answer carries "Connection: close",

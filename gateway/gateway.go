@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/http2"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/internal/policy"
 	"github.com/connectors-io/connectors/tokens"
 )
 
@@ -25,9 +26,10 @@ type Gateway struct {
 	h2base       *http.Server  // its BaseConfig: Shutdown sends GOAWAY to all
 	metrics      *metrics
 	buffers      *bufferPool
-	watchBuffers *bufferPool // held for a watch's whole life: small
-	auditLog     logr.Logger // Logger.WithName("audit"), built once: naming a logger clones it
-	serverLog    *log.Logger // the ErrorLog of every HTTP server (newServerLog)
+	watchBuffers *bufferPool    // held for a watch's whole life: small
+	auditLog     logr.Logger    // Logger.WithName("audit"), built once: naming a logger clones it
+	serverLog    *log.Logger    // the ErrorLog of every HTTP server (newServerLog)
+	policy       *policy.Engine // the classes' Rego (authExtractor, generator)
 
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -63,6 +65,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		watchBuffers: newBufferPool(min(opts.BufferSize, WatchBufferSize)),
 		auditLog:     opts.Logger.WithName("audit"),
 		serverLog:    newServerLog(opts.Logger.WithName("http")),
+		policy:       policy.New(policy.Options{Timeout: opts.PolicyTimeout, CacheSize: opts.CacheSize}),
 		perConn:      map[string]int{}, perPod: map[string]int{}, perNamespace: map[string]int{},
 		requestsPerPod: map[string]int{}, requestsPerNamespace: map[string]int{},
 		open: map[*tunnel]struct{}{},
@@ -99,7 +102,9 @@ func newSession(id tokens.Identity, token tokens.Token, refs []connectorsv1alpha
 	}}
 }
 
-// ServeHTTP is the handler of the plain-HTTP proxy listener.
+// ServeHTTP is the handler of the plain-HTTP proxy listener: CONNECT and
+// absolute URIs are the forward proxy's, origin-form requests the reverse
+// proxy's (reverse.go).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodConnect:
@@ -107,7 +112,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.IsAbs() && r.URL.Scheme == "http":
 		g.servePlain(w, r)
 	default:
-		writeProxyError(w, perr(http.StatusBadRequest,
-			"this is a forward proxy: send CONNECT host:port, or an absolute http:// URI, with Proxy-Authorization"))
+		g.serveReverse(w, r)
 	}
 }

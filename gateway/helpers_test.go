@@ -188,9 +188,15 @@ func readyConnector(t testing.TB, ns, name, address, token, proxy string) *conne
 // current generation, as the reconciler would once it has checked it.
 func connectorWith(t testing.TB, ns, name, address string, sec *corev1.Secret, caPEM []byte, proxy string) *connectorsv1alpha1.Connector {
 	t.Helper()
+	return connectorOfClass(t, "k8s", ns, name, address, sec, caPEM, proxy)
+}
+
+// connectorOfClass is connectorWith for a connector of the class.
+func connectorOfClass(t testing.TB, class, ns, name, address string, sec *corev1.Secret, caPEM []byte, proxy string) *connectorsv1alpha1.Connector {
+	t.Helper()
 	c := &connectorsv1alpha1.Connector{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "k8s", Address: address},
+		Spec:       connectorsv1alpha1.ConnectorSpec{ConnectorClassName: class, Address: address},
 	}
 	if sec != nil {
 		sec.Namespace, sec.Name = ns, name+"-secret"
@@ -203,8 +209,11 @@ func connectorWith(t testing.TB, ns, name, address string, sec *corev1.Secret, c
 		if err := cp.Client.Create(t.Context(), sec); err != nil {
 			t.Fatal(err)
 		}
-		authName := "bearerTokenAuth"
-		if sec.Type == corev1.SecretTypeBasicAuth {
+		authName := "patAuth" // the original's name for token types of its own
+		switch sec.Type {
+		case connectorsv1alpha1.SecretTypeBearerToken:
+			authName = "bearerTokenAuth"
+		case corev1.SecretTypeBasicAuth:
 			authName = "basicAuth"
 		}
 		c.Spec.Auth = connectorsv1alpha1.ConnectorAuth{Name: authName, SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}}

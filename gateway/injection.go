@@ -27,26 +27,54 @@ func stripClientCredentials(h http.Header) {
 }
 
 // credential returns the function that injects the connector's credential,
-// read afresh (a rotated Secret applies to the next request).
-func (f *forwarder) credential(ctx context.Context) (func(*http.Request), error) {
+// read afresh (a rotated Secret applies to the next request), or, when the
+// connector's auth type has a Rego generator, the generator that computes
+// it from the request (policy.go).
+func (f *forwarder) credential(ctx context.Context) (func(*http.Request), *generator, error) {
 	ref := f.c.Spec.Auth.SecretRef
 	if ref == nil {
-		return func(*http.Request) {}, nil
+		return func(*http.Request) {}, nil, nil
 	}
 	sec, err := f.g.state.secret(ctx, f.c.Namespace, ref.Name)
 	if err != nil {
 		// The client learns that the Secret is unreadable, the log why.
 		f.g.opts.Logger.Error(err, "read the Secret of a connector", "connector", f.ref, "secret", ref.Name)
-		return nil, errors.New("its Secret cannot be read")
+		return nil, nil, errors.New("its Secret cannot be read")
+	}
+	if gen := f.generator(ctx, sec); gen != nil {
+		return nil, gen, nil
 	}
 	switch sec.Type {
 	case connectorsv1alpha1.SecretTypeBearerToken:
 		token := strings.TrimSpace(string(sec.Data[connectorsv1alpha1.BearerTokenKey]))
-		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }, nil
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }, nil, nil
 	case corev1.SecretTypeBasicAuth:
 		user, pass := string(sec.Data[corev1.BasicAuthUsernameKey]), string(sec.Data[corev1.BasicAuthPasswordKey])
-		return func(r *http.Request) { r.SetBasicAuth(user, pass) }, nil
+		return func(r *http.Request) { r.SetBasicAuth(user, pass) }, nil, nil
+	case connectorsv1alpha1.SecretTypeGitLabPAT:
+		token := strings.TrimSpace(string(sec.Data[connectorsv1alpha1.GitLabPATKey]))
+		return func(r *http.Request) { r.Header.Set("Private-Token", token) }, nil, nil
 	default:
-		return nil, fmt.Errorf("its Secret type %s has no injection rule", sec.Type)
+		return nil, nil, fmt.Errorf("its Secret type %s has no injection rule (give the class's auth type %s a generator)", sec.Type, f.c.Spec.Auth.Name)
 	}
+}
+
+// generator returns the Rego generator of the connector's auth type, with
+// the Secret's data, or nil when the type has none.
+func (f *forwarder) generator(ctx context.Context, sec *corev1.Secret) *generator {
+	class := f.g.state.class(ctx, f.c)
+	if class == nil {
+		return nil
+	}
+	for _, t := range class.Spec.Auth.Types {
+		if t.Name != f.c.Spec.Auth.Name || t.Generator == nil || strings.TrimSpace(t.Generator.Rego) == "" {
+			continue
+		}
+		data := make(map[string]string, len(sec.Data))
+		for k, v := range sec.Data {
+			data[k] = string(v)
+		}
+		return &generator{class: class.Name, authType: t.Name, module: t.Generator.Rego, data: data}
+	}
+	return nil
 }

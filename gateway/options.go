@@ -117,6 +117,9 @@ type Options struct {
 	// (about 100 KiB more per tunnel here, and as many connections at the
 	// upstream) and one more TLS handshake per new tunnel. Default false.
 	HTTP2Relay bool
+	// PolicyTimeout bounds one evaluation of a class's Rego (authExtractor,
+	// generator); beyond it the request is answered 502. Default 100ms.
+	PolicyTimeout time.Duration
 	// UpstreamTimeout bounds dialing and the TLS handshake upstream. Default 10s.
 	UpstreamTimeout time.Duration
 

@@ -25,21 +25,13 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 	for _, ref := range s.refs {
 		// Authorization first: whether a connector exists is only told to
 		// identities that may use it.
-		if err := g.opts.Authorizer.Authorize(ctx, s.id, ref.Namespace, ref.Name); err != nil {
-			if errors.Is(err, tokens.ErrForbidden) {
-				note(perr(http.StatusForbidden, "%s", err.Error()))
-			} else {
-				note(perr(http.StatusServiceUnavailable, "cannot authorize now: %s", err.Error()))
-			}
+		if perror := g.authorize(ctx, s, ref); perror != nil {
+			note(perror)
 			continue
 		}
-		c, err := g.state.connector(ctx, ref.Namespace, ref.Name)
-		if err != nil {
-			if apierrors.IsNotFound(err) {
-				note(perr(http.StatusNotFound, "connector %s not found", ref))
-			} else {
-				note(perr(http.StatusServiceUnavailable, "cannot read connector %s now", ref))
-			}
+		c, perror := g.readConnector(ctx, ref)
+		if perror != nil {
+			note(perror)
 			continue
 		}
 		if !g.isTarget(ctx, c, scheme, hostport) {
@@ -58,6 +50,29 @@ func (g *Gateway) route(ctx context.Context, s *session, scheme, hostport string
 		return c, nil
 	}
 	return nil, first
+}
+
+// authorize asks the authorizer whether the session's identity may use ref.
+func (g *Gateway) authorize(ctx context.Context, s *session, ref connectorsv1alpha1.ConnectorRef) *proxyError {
+	if err := g.opts.Authorizer.Authorize(ctx, s.id, ref.Namespace, ref.Name); err != nil {
+		if errors.Is(err, tokens.ErrForbidden) {
+			return perr(http.StatusForbidden, "%s", err.Error())
+		}
+		return perr(http.StatusServiceUnavailable, "cannot authorize now: %s", err.Error())
+	}
+	return nil
+}
+
+// readConnector reads a connector from the cache.
+func (g *Gateway) readConnector(ctx context.Context, ref connectorsv1alpha1.ConnectorRef) (*connectorsv1alpha1.Connector, *proxyError) {
+	c, err := g.state.connector(ctx, ref.Namespace, ref.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, perr(http.StatusNotFound, "connector %s not found", ref)
+	case err != nil:
+		return nil, perr(http.StatusServiceUnavailable, "cannot read connector %s now", ref)
+	}
+	return c, nil
 }
 
 // isTarget says whether scheme://hostport is one of the connector's

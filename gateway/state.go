@@ -35,11 +35,12 @@ func newState(c cache.Cache, secrets *secretWatches, namespace string, size int)
 }
 
 // CacheOptions returns the options of the cache to pass as Options.Cache:
-// Connectors are read on every request and never modified, so reads skip
-// the deep copy.
+// Connectors and classes are read on every request and never modified, so
+// reads skip the deep copy.
 func CacheOptions(scheme *runtime.Scheme) cache.Options {
 	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
-		&connectorsv1alpha1.Connector{}: {UnsafeDisableDeepCopy: ptr.To(true)},
+		&connectorsv1alpha1.Connector{}:      {UnsafeDisableDeepCopy: ptr.To(true)},
+		&connectorsv1alpha1.ConnectorClass{}: {UnsafeDisableDeepCopy: ptr.To(true)},
 	}}
 }
 
@@ -61,7 +62,7 @@ func (s *state) informers(ctx context.Context) error {
 
 // class returns the cached class of c, nil when there is none (its
 // address extension defaults then do not apply; Usable refuses such a
-// connector anyway).
+// connector anyway). It shares its fields with the cache: read only.
 func (s *state) class(ctx context.Context, c *connectorsv1alpha1.Connector) *connectorsv1alpha1.ConnectorClass {
 	var class connectorsv1alpha1.ConnectorClass
 	if err := s.cache.Get(ctx, client.ObjectKey{Name: c.Spec.ConnectorClassName}, &class); err != nil {

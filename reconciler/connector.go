@@ -174,6 +174,7 @@ func (r *ConnectorReconciler) evaluate(ctx context.Context, c *connectorsv1alpha
 var wellKnownKeys = map[corev1.SecretType][]string{
 	connectorsv1alpha1.SecretTypeBearerToken: {connectorsv1alpha1.BearerTokenKey},
 	corev1.SecretTypeBasicAuth:               {corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey},
+	connectorsv1alpha1.SecretTypeGitLabPAT:   {connectorsv1alpha1.GitLabPATKey},
 	corev1.SecretTypeSSHAuth:                 {corev1.SSHAuthPrivateKey},
 	corev1.SecretTypeDockerConfigJson:        {corev1.DockerConfigJsonKey},
 }

@@ -14,6 +14,11 @@ const (
 	SecretTypeBasicAuth = corev1.SecretTypeBasicAuth
 	// BearerTokenKey is the data key of a bearer-token Secret.
 	BearerTokenKey = "token"
+	// SecretTypeGitLabPAT holds a GitLab personal access token under the
+	// key "token", injected as Private-Token.
+	SecretTypeGitLabPAT corev1.SecretType = "connectors.cpaas.io/gitlab-pat-auth"
+	// GitLabPATKey is the data key of a gitlab-pat-auth Secret.
+	GitLabPATKey = "token"
 )
 
 // ConnectorClass describes a kind of target: the shape of its address, the

@@ -41,6 +41,7 @@ type gatewayOptions struct {
 	watchPods                    bool
 	requireRBAC                  bool
 	relay                        bool
+	policyTimeout                time.Duration
 	allowUnbound                 bool
 	maxTokenLife, maxUnboundLife time.Duration
 }
@@ -67,6 +68,7 @@ func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "how long requests in flight may finish on SIGTERM (with --shutdown-delay and 5 s to close tunnels, keep the pod's terminationGracePeriodSeconds above the sum)")
 	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", gateway.DefaultShutdownDelay, "keep serving with /readyz failing this long on SIGTERM (negative: none)")
 	addRelayFlag(fs, &o.relay)
+	fs.DurationVar(&o.policyTimeout, "policy-timeout", 100*time.Millisecond, "bound one evaluation of a class's Rego (authExtractor, generator); beyond it the request is answered 502")
 	fs.BoolVar(&o.allowUnbound, "allow-unbound-tokens", false, "accept proxy tokens bound to no pod (the token API's, for workloads outside pods: connectors kubeconfig, compose); deleting a pod cannot revoke them")
 	fs.DurationVar(&o.maxTokenLife, "max-token-lifetime", 24*time.Hour, "refuse a pod-bound proxy token valid for longer than this from now")
 	fs.DurationVar(&o.maxUnboundLife, "max-unbound-token-lifetime", time.Hour, "refuse an unbound proxy token (with --allow-unbound-tokens) valid for longer than this from now")
@@ -217,6 +219,7 @@ func (o *gatewayOptions) build(ctx context.Context, cl *clients, rdb redis.Unive
 		MaxTunnelsPerPod: o.maxPerPod, MaxTunnelsPerNamespace: o.maxPerNamespace, MaxRequestsPerPod: o.maxReqPerPod, MaxRequestsPerNamespace: o.maxReqPerNS,
 		CacheSize: o.cacheSize, BufferSize: o.bufferSize, IdleTimeout: o.idleTimeout,
 		ShutdownTimeout: o.shutdownTimeout, ShutdownDelay: o.shutdownDelay, HTTP2Relay: o.relay,
+		PolicyTimeout:      o.policyTimeout,
 		AllowUnboundTokens: o.allowUnbound, MaxTokenLifetime: o.maxTokenLife, MaxUnboundTokenLifetime: o.maxUnboundLife,
 		Logger: d.log.WithName("gateway"), Registerer: d.registerer, Gatherer: d.gatherer,
 	})

@@ -1,0 +1,151 @@
+//go:build integration
+
+package reconciler_test
+
+import (
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
+	"github.com/connectors-io/connectors/internal/testbed"
+)
+
+// installClass creates a shipped class (kept if it exists).
+func installClass(t *testing.T, name string) {
+	t.Helper()
+	if err := cp.Client.Create(t.Context(), testbed.Class(t, name)); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+// TestTheShippedGitClassProbesARealGitServer: the git class's liveness
+// probe and its auth probe (the ref advertisement of spec.auth.params
+// repository) against git http-backend: the right credential for a
+// repository that exists is Ready; a wrong password, or a repository that
+// does not exist, is AuthReady False with the server's answer.
+func TestTheShippedGitClassProbesARealGitServer(t *testing.T) {
+	installClass(t, "git")
+	opts := reconcilerOptions(t, recorder(t))
+	startController(t, opts)
+	srv := testbed.StartGitServer(t, "git-user", "the-git-password")
+	srv.BareRepo(t, "org/app.git")
+	ns := namespace(t, "git")
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git-ca"}, Data: map[string][]byte{"ca.crt": srv.CAPEM()}}
+	if err := cp.Client.Create(t.Context(), ca); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, password, repository string
+		ready                      bool
+		say                        string
+	}{
+		{"the right credential for an existing repository is Ready", "the-git-password", "org/app.git", true, ""},
+		{"a wrong password is AuthReady False", "not-the-password", "org/app.git", false, "401"},
+		{"a repository that does not exist is AuthReady False", "the-git-password", "org/none.git", false, "404"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			name := strings.ToLower(strings.ReplaceAll(strings.Fields(tt.name)[1]+"-"+strings.Fields(tt.name)[2], " ", "-"))
+			sec := &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				Type:       corev1.SecretTypeBasicAuth,
+				StringData: map[string]string{"username": "git-user", "password": tt.password},
+			}
+			if err := cp.Client.Create(t.Context(), sec); err != nil {
+				t.Fatal(err)
+			}
+			c := &connectorsv1alpha1.Connector{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				Spec: connectorsv1alpha1.ConnectorSpec{
+					ConnectorClassName: "git", Address: srv.URL,
+					Auth: connectorsv1alpha1.ConnectorAuth{
+						Name: "basicAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name},
+						Params: []connectorsv1alpha1.Param{{Name: "repository", Value: connectorsv1alpha1.NewStringParamValue("/git/" + tt.repository)}},
+					},
+					CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name},
+				},
+			}
+			if err := cp.Client.Create(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			if tt.ready {
+				got := cp.WaitForConnector(t, ns, name, "Ready True", testbed.ReadyTrue)
+				if cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionLivenessReady); cd == nil || cd.Status != metav1.ConditionTrue {
+					t.Errorf("LivenessReady %+v, want True", cd)
+				}
+				return
+			}
+			got := cp.WaitForConnector(t, ns, name, "AuthReady False", testbed.ConditionIs(connectorsv1alpha1.ConditionAuthReady, metav1.ConditionFalse, ""))
+			cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionAuthReady)
+			if cd.Reason != connectorsv1alpha1.ReasonAuthenticationFailed || !strings.Contains(cd.Message, tt.say) {
+				t.Errorf("AuthReady %s %q, want AuthenticationFailed saying %s", cd.Reason, cd.Message, tt.say)
+			}
+			if strings.Contains(cd.Message, tt.password) {
+				t.Error("the condition quotes the password")
+			}
+		})
+	}
+}
+
+// TestTheShippedGitLabClassProbesAGitLabAPI: liveness on /api/v4/version
+// (401 without a token, as GitLab answers) and the auth probe on
+// /api/v4/user with the access token in Private-Token.
+func TestTheShippedGitLabClassProbesAGitLabAPI(t *testing.T) {
+	installClass(t, "gitlab")
+	opts := reconcilerOptions(t, recorder(t))
+	startController(t, opts)
+	gitlab := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Private-Token") != "glpat-valid" {
+			http.Error(w, `{"message":"401 Unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/api/v4/user":
+			_, _ = io.WriteString(w, `{"id":1,"username":"bot"}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(gitlab.Close)
+	ns := namespace(t, "gitlab")
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gitlab-ca"},
+		Data: map[string][]byte{"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: gitlab.Certificate().Raw})}}
+	if err := cp.Client.Create(t.Context(), ca); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, token string
+		ready       bool
+	}{{"valid", "glpat-valid", true}, {"revoked", "glpat-revoked", false}} {
+		t.Run("a "+tt.name+" token", func(t *testing.T) {
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name}, Type: connectorsv1alpha1.SecretTypeGitLabPAT, StringData: map[string]string{"token": tt.token}}
+			if err := cp.Client.Create(t.Context(), sec); err != nil {
+				t.Fatal(err)
+			}
+			c := &connectorsv1alpha1.Connector{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
+				Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "gitlab", Address: gitlab.URL,
+					Auth:            connectorsv1alpha1.ConnectorAuth{Name: "patAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
+					CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
+			}
+			if err := cp.Client.Create(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			if tt.ready {
+				cp.WaitForConnector(t, ns, tt.name, "Ready True", testbed.ReadyTrue)
+				return
+			}
+			got := cp.WaitForConnector(t, ns, tt.name, "AuthReady False", testbed.ConditionIs(connectorsv1alpha1.ConditionAuthReady, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed))
+			if cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionLivenessReady); cd == nil || cd.Status != metav1.ConditionTrue {
+				t.Errorf("LivenessReady %+v, want True (GitLab answered)", cd)
+			}
+		})
+	}
+}
