@@ -19,7 +19,7 @@ import (
 // regoClass creates a class whose auth type patAuth takes Secrets of
 // secretType with the generator (none if ""), and whose proxy has the
 // authExtractor (none if "").
-func regoClass(t *testing.T, name string, secretType corev1.SecretType, generator, extractor string) {
+func regoClass(t testing.TB, name string, secretType corev1.SecretType, generator, extractor string) {
 	t.Helper()
 	class := &connectorsv1alpha1.ConnectorClass{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
