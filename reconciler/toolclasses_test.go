@@ -149,3 +149,58 @@ func TestTheShippedGitLabClassProbesAGitLabAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestTheShippedPyPIClassProbesAPackageIndex: the pypi class's probes on
+// the simple index under the connector's address (a trailing slash or
+// none), against a PEP 503 index that demands Basic auth: the right
+// credential is Ready, a wrong one AuthReady False with the index's 401.
+func TestTheShippedPyPIClassProbesAPackageIndex(t *testing.T) {
+	installClass(t, "pypi")
+	opts := reconcilerOptions(t, recorder(t))
+	startController(t, opts)
+	srv := testbed.StartPyPIServer(t, "pypi-user", "the-pypi-password")
+	ns := namespace(t, "pypi")
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pypi-ca"}, Data: map[string][]byte{"ca.crt": srv.CAPEM()}}
+	if err := cp.Client.Create(t.Context(), ca); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, password, address string
+		ready                   bool
+	}{
+		{"right", "the-pypi-password", srv.URL, true},
+		{"right-slash", "the-pypi-password", srv.URL + "/", true},
+		{"wrong", "not-the-password", srv.URL, false},
+	} {
+		t.Run("the "+tt.name+" credential", func(t *testing.T) {
+			sec := &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
+				Type:       corev1.SecretTypeBasicAuth,
+				StringData: map[string]string{"username": "pypi-user", "password": tt.password},
+			}
+			if err := cp.Client.Create(t.Context(), sec); err != nil {
+				t.Fatal(err)
+			}
+			c := &connectorsv1alpha1.Connector{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
+				Spec: connectorsv1alpha1.ConnectorSpec{
+					ConnectorClassName: "pypi", Address: tt.address,
+					Auth:            connectorsv1alpha1.ConnectorAuth{Name: "basicAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
+					CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name},
+				},
+			}
+			if err := cp.Client.Create(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			if tt.ready {
+				cp.WaitForConnector(t, ns, tt.name, "Ready True", testbed.ReadyTrue)
+				return
+			}
+			got := cp.WaitForConnector(t, ns, tt.name, "AuthReady False", testbed.ConditionIs(connectorsv1alpha1.ConditionAuthReady, metav1.ConditionFalse, ""))
+			cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionAuthReady)
+			if cd.Reason != connectorsv1alpha1.ReasonAuthenticationFailed || !strings.Contains(cd.Message, "401") {
+				t.Errorf("AuthReady %s %q, want AuthenticationFailed saying 401", cd.Reason, cd.Message)
+			}
+		})
+	}
+}
