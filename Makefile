@@ -108,6 +108,10 @@ bench-quick: test-bins build ## The same in under a minute (warm and connect); t
 test-bins: ## Build (once, cached outside the tree) etcd, kube-apiserver, kubectl and helm.
 	hack/test-bins.sh >/dev/null
 
+.PHONY: tool-bins
+tool-bins: ## Install (once, cached outside the tree) the servers of the class tests that Debian lacks (verdaccio).
+	hack/tool-bins.sh >/dev/null
+
 .PHONY: node-bins
 node-bins: ## Build (once, cached outside the tree) the real node's kubelet & co., crictl, CoreDNS, pause.
 	hack/node-bins.sh >/dev/null
@@ -128,7 +132,7 @@ test-unit: ## Run the unit tests (no test bed, no binary).
 	go test $(GO_TEST_FLAGS) -count=1 ./...
 
 .PHONY: test-integration
-test-integration: test-bins ## Run the unit and integration tests against a real apiserver and redis-server.
+test-integration: test-bins tool-bins ## Run the unit and integration tests against a real apiserver and redis-server.
 	go test $(GO_TEST_FLAGS) -count=1 -tags integration $$(go list ./... | grep -v /test/e2e)
 
 .PHONY: test-e2e
@@ -136,7 +140,7 @@ test-e2e: test-bins node-bins build image ## Run the end-to-end tests: the binar
 	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -timeout 40m -tags e2e ./test/e2e/...
 
 .PHONY: test
-test: test-bins node-bins build image ## Run every test: unit, integration and e2e (one go test run; root for the real node).
+test: test-bins node-bins tool-bins build image ## Run every test: unit, integration and e2e (one go test run; root for the real node).
 	$(TEST_ENV) go test $(GO_TEST_FLAGS) -count=1 -timeout 40m -tags integration,e2e ./...
 
 # The fuzz targets (go test -fuzz; seed corpora in testdata/fuzz, replayed

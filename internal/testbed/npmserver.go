@@ -1,0 +1,196 @@
+package testbed
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // verdaccio's htpasswd {SHA} format, for a test user
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Verdaccio is a real npm registry (verdaccio, installed by `make
+// tool-bins`) over TLS on loopback (named localhost: npm checks an IP
+// literal registry against the name localhost), whose packages only an
+// authenticated user may read or publish.
+type Verdaccio struct {
+	// URL is the registry's root, with a trailing slash.
+	URL string
+	// CAPEM is its (self-signed) certificate.
+	CAPEM []byte
+	// Storage holds the published packages.
+	Storage string
+}
+
+// VerdaccioPath returns verdaccio's executable, or fails the test naming
+// the make target that installs it.
+func VerdaccioPath(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(RepoRoot(), "bin", "tools", "verdaccio", "node_modules", ".bin", "verdaccio")
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+		tb.Fatalf("testbed: verdaccio is missing from %s: run `make tool-bins` (installs it once from the npm registry, about 30 seconds; needs nodejs and npm)", path)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		tb.Fatal("testbed: node is missing: install the Debian packages nodejs and npm (.ci/run does)")
+	}
+	return path
+}
+
+// StartVerdaccio starts a Verdaccio with one user until the test ends.
+func StartVerdaccio(tb testing.TB, user, pass string) *Verdaccio {
+	tb.Helper()
+	bin := VerdaccioPath(tb)
+	dir := tb.TempDir()
+	certPEM, keyPEM := loopbackCert(tb)
+	sum := sha1.Sum([]byte(pass)) //nolint:gosec // the test user's htpasswd entry
+	files := map[string][]byte{
+		"cert.pem": certPEM, "key.pem": keyPEM,
+		"htpasswd": fmt.Appendf(nil, "%s:{SHA}%s\n", user, base64.StdEncoding.EncodeToString(sum[:])),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	port := freePort(tb)
+	v := &Verdaccio{URL: "https://localhost:" + strconv.Itoa(port) + "/", CAPEM: certPEM, Storage: filepath.Join(dir, "storage")}
+	config := fmt.Sprintf(`storage: %[1]s/storage
+auth:
+  htpasswd:
+    file: %[1]s/htpasswd
+    max_users: -1
+uplinks: {}
+packages:
+  '**':
+    access: $authenticated
+    publish: $authenticated
+    unpublish: $authenticated
+listen: https://127.0.0.1:%[2]d
+https:
+  key: %[1]s/key.pem
+  cert: %[1]s/cert.pem
+web:
+  enable: false
+log: {type: stdout, format: pretty, level: warn}
+`, dir, port)
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "verdaccio.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.yaml")) //nolint:gosec // the test's own verdaccio
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("testbed: start verdaccio: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+		_ = logFile.Close()
+	})
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := c.Get(v.URL + "-/ping")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return v
+			}
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(logFile.Name())
+			tb.Fatalf("testbed: verdaccio exited before it answered:\n%s", out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logFile.Name())
+			tb.Fatalf("testbed: verdaccio did not answer %s-/ping within a minute (last error %v):\n%s", v.URL, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Get sends GET <URL><path> with the Basic credential (none if user is
+// "") and returns the status.
+func (v *Verdaccio) Get(tb testing.TB, path, user, pass string) int {
+	tb.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(v.CAPEM)
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, v.URL+path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		tb.Fatalf("testbed: GET %s: %v", path, err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// loopbackCert returns a self-signed certificate for 127.0.0.1 and
+// localhost (valid for a day) and its key, in PEM.
+func loopbackCert(tb testing.TB) (certPEM, keyPEM []byte) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
