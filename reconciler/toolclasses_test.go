@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -221,4 +222,67 @@ func probeBasicAuthClass(t *testing.T, class string, caPEM []byte, user, pass st
 			t.Logf("AuthReady False: %s", cd.Message)
 		})
 	}
+}
+
+// TestTheShippedSonarQubeClassProbesTheServersStatusAndTheToken: liveness
+// needs the status UP (not STARTING), the auth probe a token that
+// /api/authentication/validate calls valid (SonarQube answers 200 with
+// valid false for a bad token).
+func TestTheShippedSonarQubeClassProbesTheServersStatusAndTheToken(t *testing.T) {
+	installClass(t, "sonarqube")
+	opts := reconcilerOptions(t, recorder(t))
+	startController(t, opts)
+	status := "UP"
+	var mu sync.Mutex
+	sonar := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/system/status":
+			mu.Lock()
+			defer mu.Unlock()
+			_, _ = io.WriteString(w, `{"id":"1","version":"10.7","status":"`+status+`"}`)
+		case "/api/authentication/validate":
+			_, _ = fmt.Fprintf(w, `{"valid":%t}`, r.Header.Get("Authorization") == "Bearer squ_valid")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(sonar.Close)
+	ns := namespace(t, "sonarqube")
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sonar-ca"},
+		Data: map[string][]byte{"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sonar.Certificate().Raw})}}
+	if err := cp.Client.Create(t.Context(), ca); err != nil {
+		t.Fatal(err)
+	}
+	connector := func(name, token string) {
+		t.Helper()
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: connectorsv1alpha1.SecretTypeBearerToken, StringData: map[string]string{"token": token}}
+		if err := cp.Client.Create(t.Context(), sec); err != nil {
+			t.Fatal(err)
+		}
+		c := &connectorsv1alpha1.Connector{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "sonarqube", Address: sonar.URL,
+				Auth:            connectorsv1alpha1.ConnectorAuth{Name: "tokenAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
+				CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
+		}
+		if err := cp.Client.Create(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("a valid token on a server that is up is Ready", func(t *testing.T) {
+		connector("valid", "squ_valid")
+		cp.WaitForConnector(t, ns, "valid", "Ready True", testbed.ReadyTrue)
+	})
+	t.Run("a token the server calls invalid is AuthReady False", func(t *testing.T) {
+		connector("invalid", "squ_revoked")
+		cp.WaitForConnector(t, ns, "invalid", "AuthReady False", testbed.ConditionIs(connectorsv1alpha1.ConditionAuthReady, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed))
+	})
+	t.Run("a server that is starting is LivenessReady False", func(t *testing.T) {
+		mu.Lock()
+		status = "STARTING"
+		mu.Unlock()
+		connector("starting", "squ_valid")
+		got := cp.WaitForConnector(t, ns, "starting", "LivenessReady False", testbed.ConditionIs(connectorsv1alpha1.ConditionLivenessReady, metav1.ConditionFalse, ""))
+		t.Logf("LivenessReady False: %s", connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionLivenessReady).Message)
+	})
 }
