@@ -286,3 +286,49 @@ func TestTheShippedSonarQubeClassProbesTheServersStatusAndTheToken(t *testing.T)
 		t.Logf("LivenessReady False: %s", connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionLivenessReady).Message)
 	})
 }
+
+// TestTheShippedGitHubClassProbesARepositoryWithTheToken: the github
+// class's auth probe reads the ref advertisement of spec.auth.params
+// repository with Basic x-access-token:<token>, as GitHub takes a token
+// for git: a valid token is Ready, a revoked one AuthReady False.
+func TestTheShippedGitHubClassProbesARepositoryWithTheToken(t *testing.T) {
+	installClass(t, "github")
+	opts := reconcilerOptions(t, recorder(t))
+	startController(t, opts)
+	srv := testbed.StartGitServer(t, "x-access-token", "ghp_valid")
+	srv.BareRepo(t, "org/app.git")
+	ns := namespace(t, "github")
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "github-ca"}, Data: map[string][]byte{"ca.crt": srv.CAPEM()}}
+	if err := cp.Client.Create(t.Context(), ca); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, token string
+		ready       bool
+	}{{"valid", "ghp_valid", true}, {"revoked", "ghp_revoked", false}} {
+		t.Run("a "+tt.name+" token", func(t *testing.T) {
+			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name}, Type: corev1.SecretTypeOpaque, StringData: map[string]string{"token": tt.token}}
+			if err := cp.Client.Create(t.Context(), sec); err != nil {
+				t.Fatal(err)
+			}
+			c := &connectorsv1alpha1.Connector{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
+				Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "github", Address: srv.URL,
+					Auth: connectorsv1alpha1.ConnectorAuth{Name: "patAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name},
+						Params: []connectorsv1alpha1.Param{{Name: "repository", Value: connectorsv1alpha1.NewStringParamValue("git/org/app")}}},
+					CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
+			}
+			if err := cp.Client.Create(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			if tt.ready {
+				cp.WaitForConnector(t, ns, tt.name, "Ready True", testbed.ReadyTrue)
+				return
+			}
+			got := cp.WaitForConnector(t, ns, tt.name, "AuthReady False", testbed.ConditionIs(connectorsv1alpha1.ConditionAuthReady, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed))
+			if cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionAuthReady); !strings.Contains(cd.Message, "401") || strings.Contains(cd.Message, tt.token) {
+				t.Errorf("AuthReady %q, want the 401 and not the token", cd.Message)
+			}
+		})
+	}
+}
