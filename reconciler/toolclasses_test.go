@@ -167,6 +167,13 @@ func TestTheShippedNpmClassProbesARealRegistry(t *testing.T) {
 	probeBasicAuthClass(t, "npm", reg.CAPEM, "npm-user", "the-npm-password", reg.URL, strings.TrimSuffix(reg.URL, "/"))
 }
 
+// TestTheShippedMavenClassProbesARepository: the maven class's probes on
+// the repository's root under the connector's address.
+func TestTheShippedMavenClassProbesARepository(t *testing.T) {
+	repo := testbed.StartMavenRepo(t, "maven-user", "the-maven-password")
+	probeBasicAuthClass(t, "maven", repo.CAPEM, "maven-user", "the-maven-password", repo.URL, repo.URL+"/")
+}
+
 // probeBasicAuthClass runs the shipped class's probes against a server
 // with one Basic user: the right credential is Ready at each address, a
 // wrong one AuthReady False (AuthenticationFailed) at the first.

@@ -1,0 +1,138 @@
+//go:build integration
+
+package gateway_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/connectors-io/connectors/internal/testbed"
+)
+
+// emptyJar is a jar with a manifest only.
+func emptyJar(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create("META-INF/MANIFEST.MF")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write([]byte("Manifest-Version: 1.0\r\n\r\n"))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMountedSettings:
+// Debian's Maven, with the maven class's settings.xml and the gateway CA
+// in a trust store made from the mounted ca.cert, resolves a project's
+// parent POM and a build extension from a repository that demands Basic
+// auth; every request the repository got carried the connector's
+// credential, and neither the mounted files nor Maven's output hold it.
+func TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMountedSettings(t *testing.T) {
+	for _, tool := range []string{"mvn", "keytool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: install the Debian package maven (.ci/run does)", tool)
+		}
+	}
+	e := startGateway(t, nil)
+	installClass(t, "maven")
+	ns := namespace(t, "maven")
+	repo := testbed.StartMavenRepo(t, "maven-user", "the-real-maven-password")
+	repo.Add("com.example", "corp-parent", "1.0", "pom", []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>com.example</groupId>
+  <artifactId>corp-parent</artifactId>
+  <version>1.0</version>
+  <packaging>pom</packaging>
+  <properties><greeting>hello from the private repository</greeting></properties>
+</project>
+`))
+	repo.Add("com.example", "build-extension", "1.0", "pom", []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>com.example</groupId>
+  <artifactId>build-extension</artifactId>
+  <version>1.0</version>
+</project>
+`))
+	repo.Add("com.example", "build-extension", "1.0", "jar", emptyJar(t))
+	// Maven adds plexus-utils 1.1 to an extension that names none.
+	repo.Add("org.codehaus.plexus", "plexus-utils", "1.1", "pom", []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>org.codehaus.plexus</groupId>
+  <artifactId>plexus-utils</artifactId>
+  <version>1.1</version>
+</project>
+`))
+	repo.Add("org.codehaus.plexus", "plexus-utils", "1.1", "jar", emptyJar(t))
+	sec := &corev1.Secret{Type: corev1.SecretTypeBasicAuth, StringData: map[string]string{"username": "maven-user", "password": "the-real-maven-password"}}
+	c := connectorOfClass(t, "maven", ns, "repo", repo.URL, sec, repo.CAPEM, "http://"+e.addr)
+	tok, _ := cp.PodToken(t, ns, "job", "default")
+
+	dir := e.mount(t, "maven", "settings", c, "http://"+e.addr, tok)
+	settings, err := os.ReadFile(filepath.Join(dir, "settings.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(settings), "the-real-maven-password") {
+		t.Fatal("the mounted settings.xml holds the credential")
+	}
+	work := t.TempDir()
+	trust := filepath.Join(work, "truststore.p12")
+	testbed.Run(t, nil, "", "keytool", "-importcert", "-noprompt", "-alias", "connectors", "-file", filepath.Join(dir, "ca.cert"),
+		"-keystore", trust, "-storetype", "PKCS12", "-storepass", "changeit")
+	project := filepath.Join(work, "app")
+	if err := os.MkdirAll(project, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "pom.xml"), []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <parent>
+    <groupId>com.example</groupId>
+    <artifactId>corp-parent</artifactId>
+    <version>1.0</version>
+    <relativePath/>
+  </parent>
+  <artifactId>app</artifactId>
+  <build>
+    <extensions>
+      <extension>
+        <groupId>com.example</groupId>
+        <artifactId>build-extension</artifactId>
+        <version>1.0</version>
+      </extension>
+    </extensions>
+  </build>
+</project>
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"MAVEN_OPTS=-Djavax.net.ssl.trustStore=" + trust + " -Djavax.net.ssl.trustStorePassword=changeit -Djavax.net.ssl.trustStoreType=PKCS12"}
+	m2 := filepath.Join(work, "m2")
+	out := testbed.Run(t, env, project, "mvn", "-B", "-s", filepath.Join(dir, "settings.xml"), "-Dmaven.repo.local="+m2, "validate")
+	if !strings.Contains(out, "BUILD SUCCESS") {
+		t.Fatalf("mvn validate:\n%s", out)
+	}
+	for _, f := range []string{"com/example/corp-parent/1.0/corp-parent-1.0.pom", "com/example/build-extension/1.0/build-extension-1.0.jar"} {
+		if _, err := os.Stat(filepath.Join(m2, f)); err != nil {
+			t.Errorf("Maven did not resolve %s: %v", f, err)
+		}
+	}
+	paths, credentialed := repo.Requests()
+	if !slices.Contains(paths, "/repository/com/example/corp-parent/1.0/corp-parent-1.0.pom") || !credentialed {
+		t.Errorf("the repository got %v, each with the connector's credential: %v", paths, credentialed)
+	}
+	if strings.Contains(out, "the-real-maven-password") || strings.Contains(out, string(tok)) {
+		t.Errorf("Maven's output holds a secret")
+	}
+}
