@@ -32,11 +32,18 @@ func installClass(t *testing.T, name string) *connectorsv1alpha1.ConnectorClass 
 // its files to a directory.
 func (e *env) mount(t *testing.T, className, selection string, c *connectorsv1alpha1.Connector, proxy string, token tokens.Token) string {
 	t.Helper()
+	return e.mountWith(t, className, selection, nil, c, proxy, token)
+}
+
+// mountWith is mount with the volume attribute configuration.params
+// (values keyed by configuration name).
+func (e *env) mountWith(t *testing.T, className, selection string, params map[string]map[string]string, c *connectorsv1alpha1.Connector, proxy string, token tokens.Token) string {
+	t.Helper()
 	mounted := c.DeepCopy()
 	mounted.Status.Proxy = &connectorsv1alpha1.ProxyStatus{HTTPAddress: &connectorsv1alpha1.Addressable{URL: proxy}}
 	files, err := render.Render(render.Input{
 		Class: testbed.Class(t, className), Connectors: []*connectorsv1alpha1.Connector{mounted}, Token: token,
-		ProxyCACert: e.ca, Selection: selection,
+		ProxyCACert: e.ca, Selection: selection, ConfigParams: params,
 	})
 	if err != nil {
 		t.Fatalf("render %s of class %s: %v", selection, className, err)

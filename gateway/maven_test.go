@@ -33,63 +33,45 @@ func emptyJar(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-// TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMountedSettings:
-// Debian's Maven, with the maven class's settings.xml and the gateway CA
-// in a trust store made from the mounted ca.cert, resolves a project's
-// parent POM and a build extension from a repository that demands Basic
-// auth; every request the repository got carried the connector's
-// credential, and neither the mounted files nor Maven's output hold it.
-func TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMountedSettings(t *testing.T) {
+// pom is a minimal POM of com.example-style coordinates.
+func pom(group, artifact, version, packaging string) []byte {
+	return []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>` + group + `</groupId>
+  <artifactId>` + artifact + `</artifactId>
+  <version>` + version + `</version>
+  <packaging>` + packaging + `</packaging>
+</project>
+`)
+}
+
+// fillMavenRepo serves, below repository (if not ""), what the project of
+// mavenValidate needs: its parent POM, its build extension, and the
+// plexus-utils 1.1 that Maven adds to an extension naming none.
+func fillMavenRepo(t *testing.T, repo *testbed.MavenRepo, repository string) {
+	t.Helper()
+	repo.AddIn(repository, "com.example", "corp-parent", "1.0", "pom", pom("com.example", "corp-parent", "1.0", "pom"))
+	repo.AddIn(repository, "com.example", "build-extension", "1.0", "pom", pom("com.example", "build-extension", "1.0", "jar"))
+	repo.AddIn(repository, "com.example", "build-extension", "1.0", "jar", emptyJar(t))
+	repo.AddIn(repository, "org.codehaus.plexus", "plexus-utils", "1.1", "pom", pom("org.codehaus.plexus", "plexus-utils", "1.1", "jar"))
+	repo.AddIn(repository, "org.codehaus.plexus", "plexus-utils", "1.1", "jar", emptyJar(t))
+}
+
+// mavenValidate runs Debian's Maven with the mounted settings.xml and a
+// trust store made from the mounted ca.cert (as the classes' comments
+// say), on a project whose parent POM and build extension come from the
+// repository: `mvn validate` resolves both and needs no plugin. It
+// returns Maven's output; the test fails unless both were resolved.
+func mavenValidate(t *testing.T, mounted string) string {
+	t.Helper()
 	for _, tool := range []string{"mvn", "keytool"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is missing: install the Debian package maven (.ci/run does)", tool)
 		}
 	}
-	e := startGateway(t, nil)
-	installClass(t, "maven")
-	ns := namespace(t, "maven")
-	repo := testbed.StartMavenRepo(t, "maven-user", "the-real-maven-password")
-	repo.Add("com.example", "corp-parent", "1.0", "pom", []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>com.example</groupId>
-  <artifactId>corp-parent</artifactId>
-  <version>1.0</version>
-  <packaging>pom</packaging>
-  <properties><greeting>hello from the private repository</greeting></properties>
-</project>
-`))
-	repo.Add("com.example", "build-extension", "1.0", "pom", []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>com.example</groupId>
-  <artifactId>build-extension</artifactId>
-  <version>1.0</version>
-</project>
-`))
-	repo.Add("com.example", "build-extension", "1.0", "jar", emptyJar(t))
-	// Maven adds plexus-utils 1.1 to an extension that names none.
-	repo.Add("org.codehaus.plexus", "plexus-utils", "1.1", "pom", []byte(`<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>org.codehaus.plexus</groupId>
-  <artifactId>plexus-utils</artifactId>
-  <version>1.1</version>
-</project>
-`))
-	repo.Add("org.codehaus.plexus", "plexus-utils", "1.1", "jar", emptyJar(t))
-	sec := &corev1.Secret{Type: corev1.SecretTypeBasicAuth, StringData: map[string]string{"username": "maven-user", "password": "the-real-maven-password"}}
-	c := connectorOfClass(t, "maven", ns, "repo", repo.URL, sec, repo.CAPEM, "http://"+e.addr)
-	tok, _ := cp.PodToken(t, ns, "job", "default")
-
-	dir := e.mount(t, "maven", "settings", c, "http://"+e.addr, tok)
-	settings, err := os.ReadFile(filepath.Join(dir, "settings.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(settings), "the-real-maven-password") {
-		t.Fatal("the mounted settings.xml holds the credential")
-	}
 	work := t.TempDir()
 	trust := filepath.Join(work, "truststore.p12")
-	testbed.Run(t, nil, "", "keytool", "-importcert", "-noprompt", "-alias", "connectors", "-file", filepath.Join(dir, "ca.cert"),
+	testbed.Run(t, nil, "", "keytool", "-importcert", "-noprompt", "-alias", "connectors", "-file", filepath.Join(mounted, "ca.cert"),
 		"-keystore", trust, "-storetype", "PKCS12", "-storepass", "changeit")
 	project := filepath.Join(work, "app")
 	if err := os.MkdirAll(project, 0o700); err != nil {
@@ -119,7 +101,7 @@ func TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMou
 	}
 	env := []string{"MAVEN_OPTS=-Djavax.net.ssl.trustStore=" + trust + " -Djavax.net.ssl.trustStorePassword=changeit -Djavax.net.ssl.trustStoreType=PKCS12"}
 	m2 := filepath.Join(work, "m2")
-	out := testbed.Run(t, env, project, "mvn", "-B", "-s", filepath.Join(dir, "settings.xml"), "-Dmaven.repo.local="+m2, "validate")
+	out := testbed.Run(t, env, project, "mvn", "-B", "-s", filepath.Join(mounted, "settings.xml"), "-Dmaven.repo.local="+m2, "validate")
 	if !strings.Contains(out, "BUILD SUCCESS") {
 		t.Fatalf("mvn validate:\n%s", out)
 	}
@@ -128,6 +110,34 @@ func TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMou
 			t.Errorf("Maven did not resolve %s: %v", f, err)
 		}
 	}
+	return out
+}
+
+// TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMountedSettings:
+// Debian's Maven, with the maven class's settings.xml and the gateway CA
+// in a trust store made from the mounted ca.cert, resolves a project's
+// parent POM and a build extension from a repository that demands Basic
+// auth; every request the repository got carried the connector's
+// credential, and neither the mounted files nor Maven's output hold it.
+func TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMountedSettings(t *testing.T) {
+	e := startGateway(t, nil)
+	installClass(t, "maven")
+	ns := namespace(t, "maven")
+	repo := testbed.StartMavenRepo(t, "maven-user", "the-real-maven-password")
+	fillMavenRepo(t, repo, "")
+	sec := &corev1.Secret{Type: corev1.SecretTypeBasicAuth, StringData: map[string]string{"username": "maven-user", "password": "the-real-maven-password"}}
+	c := connectorOfClass(t, "maven", ns, "repo", repo.URL, sec, repo.CAPEM, "http://"+e.addr)
+	tok, _ := cp.PodToken(t, ns, "job", "default")
+
+	dir := e.mount(t, "maven", "settings", c, "http://"+e.addr, tok)
+	settings, err := os.ReadFile(filepath.Join(dir, "settings.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(settings), "the-real-maven-password") {
+		t.Fatal("the mounted settings.xml holds the credential")
+	}
+	out := mavenValidate(t, dir)
 	paths, credentialed := repo.Requests()
 	if !slices.Contains(paths, "/repository/com/example/corp-parent/1.0/corp-parent-1.0.pom") || !credentialed {
 		t.Errorf("the repository got %v, each with the connector's credential: %v", paths, credentialed)

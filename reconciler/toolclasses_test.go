@@ -339,3 +339,72 @@ func TestTheShippedGitHubClassProbesARepositoryWithTheToken(t *testing.T) {
 		})
 	}
 }
+
+// TestTheShippedNexusAndJFrogClassesProbeTheirStatusAndACredential: the
+// nexus class's probes (status, and status/check with the credential) and
+// the jfrog class's (system ping, and system version with the
+// credential), against servers that answer those paths as Nexus and
+// Artifactory do, below the address's path.
+func TestTheShippedNexusAndJFrogClassesProbeTheirStatusAndACredential(t *testing.T) {
+	opts := reconcilerOptions(t, recorder(t))
+	startController(t, opts)
+	for _, tt := range []struct {
+		class, base, open, guarded, answer string
+	}{
+		{"nexus", "", "/service/rest/v1/status", "/service/rest/v1/status/check", `{"status":"ok"}`},
+		{"jfrog", "/artifactory", "/artifactory/api/system/ping", "/artifactory/api/system/version", `{"version":"7.90.0"}`},
+	} {
+		t.Run(tt.class, func(t *testing.T) {
+			installClass(t, tt.class)
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case tt.open:
+					_, _ = io.WriteString(w, "OK")
+				case tt.guarded:
+					if u, p, ok := r.BasicAuth(); !ok || u != "ci" || p != "the-password" {
+						w.Header().Set("WWW-Authenticate", `Basic realm="`+tt.class+`"`)
+						http.Error(w, "unauthorized", http.StatusUnauthorized)
+						return
+					}
+					_, _ = io.WriteString(w, tt.answer)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			ns := namespace(t, tt.class)
+			ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca"},
+				Data: map[string][]byte{"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})}}
+			if err := cp.Client.Create(t.Context(), ca); err != nil {
+				t.Fatal(err)
+			}
+			for _, cs := range []struct {
+				name, password string
+				ready          bool
+			}{{"right", "the-password", true}, {"wrong", "not-the-password", false}} {
+				sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: cs.name}, Type: corev1.SecretTypeBasicAuth,
+					StringData: map[string]string{"username": "ci", "password": cs.password}}
+				if err := cp.Client.Create(t.Context(), sec); err != nil {
+					t.Fatal(err)
+				}
+				c := &connectorsv1alpha1.Connector{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: cs.name},
+					Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: tt.class, Address: srv.URL + tt.base,
+						Auth:            connectorsv1alpha1.ConnectorAuth{Name: "basicAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
+						CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
+				}
+				if err := cp.Client.Create(t.Context(), c); err != nil {
+					t.Fatal(err)
+				}
+				if cs.ready {
+					cp.WaitForConnector(t, ns, cs.name, "Ready True", testbed.ReadyTrue)
+					continue
+				}
+				got := cp.WaitForConnector(t, ns, cs.name, "AuthReady False", testbed.ConditionIs(connectorsv1alpha1.ConditionAuthReady, metav1.ConditionFalse, connectorsv1alpha1.ReasonAuthenticationFailed))
+				if cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionAuthReady); !strings.Contains(cd.Message, "401") {
+					t.Errorf("AuthReady %q, want the 401", cd.Message)
+				}
+			}
+		})
+	}
+}

@@ -84,7 +84,16 @@ func (m *MavenRepo) serve(w http.ResponseWriter, r *http.Request) {
 // 1.0, extension pom → com/example/app/1.0/app-1.0.pom) with its
 // checksums.
 func (m *MavenRepo) Add(group, artifact, version, ext string, data []byte) {
+	m.AddIn("", group, artifact, version, ext, data)
+}
+
+// AddIn is Add below the path repository (Nexus's
+// /repository/<repository>/...), if not "".
+func (m *MavenRepo) AddIn(repository, group, artifact, version, ext string, data []byte) {
 	path := fmt.Sprintf("%s/%s/%s/%s-%s.%s", strings.ReplaceAll(group, ".", "/"), artifact, version, artifact, version, ext)
+	if repository != "" {
+		path = repository + "/" + path
+	}
 	s1 := sha1.Sum(data) //nolint:gosec // Maven's checksum
 	s5 := md5.Sum(data)  //nolint:gosec // Maven's checksum
 	m.mu.Lock()

@@ -20,7 +20,7 @@ import (
 )
 
 // PyPIServer is a PEP 503 simple repository over TLS that demands one
-// user's Basic credential on every path: /simple/ lists the projects,
+// user's Basic credential on every path: [<any prefix>]/simple/ lists the projects,
 // /simple/<project>/ links each file with its sha256 by a relative URL (as
 // pypiserver and Nexus do), /packages/<file> serves it. It records the
 // Authorization of every request.
@@ -53,7 +53,13 @@ func (s *PyPIServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
+	// The index may sit below a path (Nexus: /repository/<name>/simple/).
 	path := r.URL.Path
+	if i := strings.LastIndex(path, "/simple/"); i >= 0 {
+		path = path[i:]
+	} else if i := strings.LastIndex(path, "/packages/"); i >= 0 {
+		path = path[i:]
+	}
 	switch {
 	case path == "/simple/" || path == "/simple":
 		names := make([]string, 0, len(s.projects))
