@@ -109,7 +109,7 @@ test-bins: ## Build (once, cached outside the tree) etcd, kube-apiserver, kubect
 	hack/test-bins.sh >/dev/null
 
 .PHONY: tool-bins
-tool-bins: ## Install (once, cached outside the tree) the servers of the class tests that Debian lacks (verdaccio).
+tool-bins: ## Install (once, cached outside the tree) the class tests' servers and clients that Debian lacks (verdaccio, distribution registry, crane).
 	hack/tool-bins.sh >/dev/null
 
 .PHONY: node-bins

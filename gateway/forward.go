@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"time"
 
 	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
@@ -98,7 +99,13 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rt := g.transports.get(string(f.c.UID)+"|"+version, roots)
+	var rt http.RoundTripper = g.transports.get(string(f.c.UID)+"|"+version, roots)
+	if adm.login != nil {
+		if rt, perror = f.registryTransport(r, adm.login, rt, version); perror != nil {
+			refuse(rec, perror)
+			return
+		}
+	}
 	watch, buffers := isWatch(r), g.buffers
 	if watch {
 		buffers = g.watchBuffers
@@ -134,10 +141,32 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if resp.StatusCode == http.StatusOK && watch {
 				resp.Body = g.watches.track(resp.Body)
 			}
+			if f.reverse != nil {
+				f.reverse.mapResponse(resp.Header)
+			}
 			return nil
 		},
 	}
 	proxy.ServeHTTP(rec, r)
+}
+
+// registryTransport is the token-flow transport for the request (its path
+// on the upstream: the reverse proxy's joined one, or the request's).
+func (f *forwarder) registryTransport(r *http.Request, login *registryLogin, inner http.RoundTripper, version string) (http.RoundTripper, *proxyError) {
+	path := r.URL.Path
+	if f.reverse != nil {
+		if p, err := url.PathUnescape(joinPath(f.reverse.basePath, f.reverse.rawPath)); err == nil {
+			path = p
+		}
+	}
+	u := &url.URL{Scheme: f.scheme, Host: f.hostport}
+	ctx, cancel := context.WithTimeout(r.Context(), f.g.opts.UpstreamTimeout)
+	defer cancel()
+	t, err := f.g.registries.transport(ctx, string(f.c.UID)+"|"+version, u, login, inner, r.Method, path, r.URL.Query())
+	if err != nil {
+		return nil, perr(http.StatusBadGateway, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error())
+	}
+	return t, nil
 }
 
 // admission is what the checks of one request let through: the forwarder
@@ -146,7 +175,8 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type admission struct {
 	f       *forwarder
 	cred    func(*http.Request)
-	gen     *generator // instead of cred: a Rego generator, run per request
+	gen     *generator     // instead of cred: a Rego generator, run per request
+	login   *registryLogin // and a registry's token flow (registry.go)
 	roots   *x509.CertPool
 	version string
 }
@@ -198,7 +228,7 @@ func (f *forwarder) admit(ctx context.Context, method, host string) (*admission,
 	current := *f
 	current.c = c
 	f = &current
-	cred, gen, err := f.credential(ctx)
+	cred, gen, login, err := f.credential(ctx)
 	if err != nil {
 		return nil, perr(http.StatusServiceUnavailable, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error()), keepTunnel
 	}
@@ -206,7 +236,7 @@ func (f *forwarder) admit(ctx context.Context, method, host string) (*admission,
 	if err != nil {
 		return nil, perr(http.StatusBadGateway, "connector %s/%s: upstream trust: %s", f.c.Namespace, f.c.Name, err.Error()), keepTunnel
 	}
-	return &admission{f: f, cred: cred, gen: gen, roots: roots, version: version}, nil, keepTunnel
+	return &admission{f: f, cred: cred, gen: gen, login: login, roots: roots, version: version}, nil, keepTunnel
 }
 
 // closeTunnel ends the tunnel. The answer carries "Connection: close",

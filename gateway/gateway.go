@@ -22,6 +22,7 @@ type Gateway struct {
 	leaves       *leafCache
 	state        *state
 	transports   *transportCache
+	registries   *registryTransports
 	h2           *http2.Server // serves every HTTP/2 tunnel
 	h2base       *http.Server  // its BaseConfig: Shutdown sends GOAWAY to all
 	metrics      *metrics
@@ -71,6 +72,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		open: map[*tunnel]struct{}{},
 	}
 	g.transports = newTransportCache(opts.CacheSize, opts.UpstreamTimeout)
+	g.registries = newRegistryTransports(opts.CacheSize)
 	// MaxHeaderBytes caps HTTP/2 header lists too.
 	g.h2base = g.h2BaseServer()
 	g.h2 = &http2.Server{IdleTimeout: opts.IdleTimeout, MaxReadFrameSize: 1 << 20, MaxConcurrentStreams: maxStreamsPerTunnel}

@@ -29,33 +29,37 @@ func stripClientCredentials(h http.Header) {
 // credential returns the function that injects the connector's credential,
 // read afresh (a rotated Secret applies to the next request), or, when the
 // connector's auth type has a Rego generator, the generator that computes
-// it from the request (policy.go).
-func (f *forwarder) credential(ctx context.Context) (func(*http.Request), *generator, error) {
+// it from the request (policy.go), or, for a registry token Secret, the
+// login of the registry's token flow (registry.go).
+func (f *forwarder) credential(ctx context.Context) (func(*http.Request), *generator, *registryLogin, error) {
 	ref := f.c.Spec.Auth.SecretRef
 	if ref == nil {
-		return func(*http.Request) {}, nil, nil
+		return func(*http.Request) {}, nil, nil, nil
 	}
 	sec, err := f.g.state.secret(ctx, f.c.Namespace, ref.Name)
 	if err != nil {
 		// The client learns that the Secret is unreadable, the log why.
 		f.g.opts.Logger.Error(err, "read the Secret of a connector", "connector", f.ref, "secret", ref.Name)
-		return nil, nil, errors.New("its Secret cannot be read")
+		return nil, nil, nil, errors.New("its Secret cannot be read")
 	}
 	if gen := f.generator(ctx, sec); gen != nil {
-		return nil, gen, nil
+		return nil, gen, nil, nil
 	}
 	switch sec.Type {
 	case connectorsv1alpha1.SecretTypeBearerToken:
 		token := strings.TrimSpace(string(sec.Data[connectorsv1alpha1.BearerTokenKey]))
-		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }, nil, nil
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }, nil, nil, nil
 	case corev1.SecretTypeBasicAuth:
 		user, pass := string(sec.Data[corev1.BasicAuthUsernameKey]), string(sec.Data[corev1.BasicAuthPasswordKey])
-		return func(r *http.Request) { r.SetBasicAuth(user, pass) }, nil, nil
+		return func(r *http.Request) { r.SetBasicAuth(user, pass) }, nil, nil, nil
 	case connectorsv1alpha1.SecretTypeGitLabPAT:
 		token := strings.TrimSpace(string(sec.Data[connectorsv1alpha1.GitLabPATKey]))
-		return func(r *http.Request) { r.Header.Set("Private-Token", token) }, nil, nil
+		return func(r *http.Request) { r.Header.Set("Private-Token", token) }, nil, nil, nil
+	case connectorsv1alpha1.SecretTypeDistributionRegistryToken:
+		login := &registryLogin{user: string(sec.Data[corev1.BasicAuthUsernameKey]), pass: string(sec.Data[corev1.BasicAuthPasswordKey]), version: sec.ResourceVersion}
+		return func(*http.Request) {}, nil, login, nil
 	default:
-		return nil, nil, fmt.Errorf("its Secret type %s has no injection rule (give the class's auth type %s a generator)", sec.Type, f.c.Spec.Auth.Name)
+		return nil, nil, nil, fmt.Errorf("its Secret type %s has no injection rule (give the class's auth type %s a generator)", sec.Type, f.c.Spec.Auth.Name)
 	}
 }
 

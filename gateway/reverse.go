@@ -28,22 +28,27 @@ const pathResolverPrefix = "/namespaces/"
 // reverseRef names the connector an origin-form request is for and the
 // path to forward: the Host c-<name>.<namespace>[.svc[.<cluster domain>]]
 // (host resolver) or the path prefix /namespaces/<namespace>/connectors/<name>
-// (path resolver), which is stripped. A Host that names a connector wins; a
-// path prefix that names the same connector is stripped too (the original's
-// docs show both forms in one URL). rawPath is the escaped path to forward.
-func reverseRef(host string, u *url.URL) (ref connectorsv1alpha1.ConnectorRef, rawPath string, ok bool) {
+// (path resolver), which is stripped; for registries, whose clients put
+// the prefix in the repository name, /v2/namespaces/<namespace>/connectors/<name>/<repository>
+// becomes /v2/<repository>. A Host that names a connector wins; a path
+// prefix that names the same connector is stripped too (the original's
+// docs show both forms in one URL). rawPath is the escaped path to
+// forward; clientPrefix and upstreamPrefix map the upstream's paths back
+// (Location, Link): an upstream path below upstreamPrefix, joined to the
+// connector's address path, is clientPrefix and the rest.
+func reverseRef(host string, u *url.URL) (ref connectorsv1alpha1.ConnectorRef, rawPath, clientPrefix, upstreamPrefix string, ok bool) {
 	rawPath = u.EscapedPath()
 	byHost, hostOK := hostRef(host)
-	byPath, rest, pathOK := pathRef(rawPath)
+	byPath, rest, prefix, upPrefix, pathOK := pathRef(rawPath)
 	switch {
 	case hostOK && pathOK && byPath == byHost:
-		return byHost, rest, true
+		return byHost, rest, prefix, upPrefix, true
 	case hostOK:
-		return byHost, rawPath, true
+		return byHost, rawPath, "", "", true
 	case pathOK:
-		return byPath, rest, true
+		return byPath, rest, prefix, upPrefix, true
 	}
-	return connectorsv1alpha1.ConnectorRef{}, "", false
+	return connectorsv1alpha1.ConnectorRef{}, "", "", "", false
 }
 
 // hostRef reads c-<name>.<namespace>[.svc[.…]] from a Host header.
@@ -59,22 +64,38 @@ func hostRef(host string) (connectorsv1alpha1.ConnectorRef, bool) {
 	return ref, ref.Valid()
 }
 
+// registryPrefix begins the path of every OCI distribution request.
+const registryPrefix = "/v2/"
+
 // pathRef reads /namespaces/<namespace>/connectors/<name>[/rest] from an
-// escaped path and returns the rest ("/" when empty).
-func pathRef(rawPath string) (connectorsv1alpha1.ConnectorRef, string, bool) {
-	if !strings.HasPrefix(rawPath, pathResolverPrefix) {
-		return connectorsv1alpha1.ConnectorRef{}, "", false
+// escaped path and returns the rest ("/" when empty), or
+// /v2/namespaces/<namespace>/connectors/<name>/<rest> and returns
+// /v2/<rest>; with the prefixes that map upstream paths back.
+func pathRef(rawPath string) (ref connectorsv1alpha1.ConnectorRef, rest, clientPrefix, upstreamPrefix string, ok bool) {
+	p, registry := strings.CutPrefix(rawPath, "/v2")
+	if !strings.HasPrefix(p, pathResolverPrefix) {
+		return connectorsv1alpha1.ConnectorRef{}, "", "", "", false
 	}
-	parts := strings.SplitN(strings.TrimPrefix(rawPath, pathResolverPrefix), "/", 4)
+	parts := strings.SplitN(strings.TrimPrefix(p, pathResolverPrefix), "/", 4)
 	if len(parts) < 3 || parts[1] != "connectors" {
-		return connectorsv1alpha1.ConnectorRef{}, "", false
+		return connectorsv1alpha1.ConnectorRef{}, "", "", "", false
 	}
-	ref := connectorsv1alpha1.ConnectorRef{Namespace: parts[0], Name: parts[2]}
-	rest := "/"
+	ref = connectorsv1alpha1.ConnectorRef{Namespace: parts[0], Name: parts[2]}
+	clientPrefix = pathResolverPrefix + parts[0] + "/connectors/" + parts[2]
+	rest = "/"
 	if len(parts) == 4 {
 		rest += parts[3]
 	}
-	return ref, rest, ref.Valid()
+	if registry {
+		return ref, "/v2" + rest, "/v2" + clientPrefix, "/v2", ref.Valid()
+	}
+	return ref, rest, clientPrefix, "", ref.Valid()
+}
+
+// isRegistryPing is the API version check every registry client sends
+// first, to the registry's root.
+func isRegistryPing(u *url.URL) bool {
+	return u.Path == registryPrefix || u.Path == strings.TrimSuffix(registryPrefix, "/")
 }
 
 // serveReverse serves an origin-form request.
@@ -86,7 +107,12 @@ func (g *Gateway) serveReverse(w http.ResponseWriter, r *http.Request) {
 		writeReverseError(w, e)
 		audit.done(e.status, 0, g.opts.Now().Sub(start), e.msg)
 	}
-	ref, rawPath, ok := reverseRef(r.Host, r.URL)
+	ref, rawPath, clientPrefix, upstreamPrefix, ok := reverseRef(r.Host, r.URL)
+	if !ok && isRegistryPing(r.URL) {
+		status, msg := g.serveRegistryPing(w, r)
+		audit.done(status, 0, g.opts.Now().Sub(start), msg)
+		return
+	}
 	if !ok {
 		fail(perr(http.StatusNotFound, "no connector is named by this request: use the proxy URL of a connector, "+
 			"http://c-<name>.<namespace>.svc… or <gateway>/namespaces/<namespace>/connectors/<name>/…; "+
@@ -116,15 +142,83 @@ func (g *Gateway) serveReverse(w http.ResponseWriter, r *http.Request) {
 	}
 	f := g.forwarder(s, c, u.Scheme, canonicalHostPort(u), nil)
 	f.protocol = "reverse"
-	f.reverse = &reverseTarget{basePath: u.EscapedPath(), rawPath: rawPath}
+	f.reverse = &reverseTarget{basePath: u.EscapedPath(), rawPath: rawPath, upstream: u,
+		clientPrefix: clientPrefix, upstreamPrefix: joinPath(u.EscapedPath(), upstreamPrefix)}
 	f.ServeHTTP(w, r)
+}
+
+// serveRegistryPing answers GET /v2/ for every connector (a registry client
+// asks before it names a repository): 401 with a Basic challenge without a
+// token, so that it sends the mounted config.json's credential, then 200
+// once the token is valid. Which connectors the token may use is checked
+// per request.
+func (g *Gateway) serveRegistryPing(w http.ResponseWriter, r *http.Request) (int, string) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	token, perror := g.reverseToken(r.Context(), r, connectorsv1alpha1.ConnectorRef{})
+	if perror == nil {
+		_, perror = g.session(r.Context(), token, nil)
+	}
+	if perror != nil {
+		writeReverseError(w, perror)
+		return perror.status, perror.msg
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("{}"))
+	return http.StatusOK, ""
 }
 
 // reverseTarget is where a reverse-proxied request goes within the
 // connector's address.
 type reverseTarget struct {
-	basePath string // spec.address's escaped path
-	rawPath  string // the request's escaped path, the resolver prefix stripped
+	basePath       string   // spec.address's escaped path
+	rawPath        string   // the request's escaped path, the resolver prefix stripped
+	upstream       *url.URL // spec.address
+	clientPrefix   string   // what upstreamPrefix is to the client (the resolver prefix)
+	upstreamPrefix string   // the upstream path that clientPrefix stands for
+}
+
+// mapBack turns a URL the upstream sent (Location of a redirect or of a
+// registry's blob upload, a Link to the next page) into the client's: a
+// URL of the upstream (relative, or absolute on its scheme and host)
+// below upstreamPrefix goes back through the proxy URL the client used,
+// as a path; any other URL is kept (a redirect to storage elsewhere).
+func (t *reverseTarget) mapBack(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || (u.IsAbs() && (!strings.EqualFold(u.Scheme, t.upstream.Scheme) || !strings.EqualFold(u.Host, t.upstream.Host))) ||
+		(!u.IsAbs() && !strings.HasPrefix(u.Path, "/")) {
+		return raw
+	}
+	p := u.EscapedPath()
+	rest, ok := strings.CutPrefix(p, strings.TrimSuffix(t.upstreamPrefix, "/"))
+	if !ok || (rest != "" && !strings.HasPrefix(rest, "/")) {
+		return raw
+	}
+	out := &url.URL{RawQuery: u.RawQuery, Fragment: u.Fragment}
+	mapped := t.clientPrefix + rest
+	if mapped == "" {
+		mapped = "/"
+	}
+	if unescaped, err := url.PathUnescape(mapped); err == nil {
+		out.Path = unescaped
+		if out.EscapedPath() != mapped {
+			out.RawPath = mapped
+		}
+	}
+	return out.String()
+}
+
+// mapResponse maps the upstream's Location and the URLs of its Link
+// headers back to the client's (mapBack).
+func (t *reverseTarget) mapResponse(h http.Header) {
+	if loc := h.Get("Location"); loc != "" {
+		h.Set("Location", t.mapBack(loc))
+	}
+	links := h.Values("Link")
+	for i, l := range links {
+		if start, end := strings.Index(l, "<"), strings.Index(l, ">"); start >= 0 && end > start {
+			links[i] = l[:start+1] + t.mapBack(l[start+1:end]) + l[end:]
+		}
+	}
 }
 
 // rewrite points out at the connector's address: its path joined with the

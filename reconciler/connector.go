@@ -172,11 +172,12 @@ func (r *ConnectorReconciler) evaluate(ctx context.Context, c *connectorsv1alpha
 
 // wellKnownKeys are the keys Secrets of well-known types must hold.
 var wellKnownKeys = map[corev1.SecretType][]string{
-	connectorsv1alpha1.SecretTypeBearerToken: {connectorsv1alpha1.BearerTokenKey},
-	corev1.SecretTypeBasicAuth:               {corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey},
-	connectorsv1alpha1.SecretTypeGitLabPAT:   {connectorsv1alpha1.GitLabPATKey},
-	corev1.SecretTypeSSHAuth:                 {corev1.SSHAuthPrivateKey},
-	corev1.SecretTypeDockerConfigJson:        {corev1.DockerConfigJsonKey},
+	connectorsv1alpha1.SecretTypeBearerToken:               {connectorsv1alpha1.BearerTokenKey},
+	corev1.SecretTypeBasicAuth:                             {corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey},
+	connectorsv1alpha1.SecretTypeGitLabPAT:                 {connectorsv1alpha1.GitLabPATKey},
+	connectorsv1alpha1.SecretTypeDistributionRegistryToken: {corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey},
+	corev1.SecretTypeSSHAuth:                               {corev1.SSHAuthPrivateKey},
+	corev1.SecretTypeDockerConfigJson:                      {corev1.DockerConfigJsonKey},
 }
 
 // checkSecret returns SecretReady and, when it is True and a Secret is

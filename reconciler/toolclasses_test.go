@@ -408,3 +408,48 @@ func TestTheShippedNexusAndJFrogClassesProbeTheirStatusAndACredential(t *testing
 		})
 	}
 }
+
+// TestTheShippedOCIClassProbesTheRegistrysAPIRoot: the oci class's liveness
+// probe takes the distribution registry's /v2/ (401 with its challenge) as
+// a registry that is there; the credential is not probed (see the class).
+func TestTheShippedOCIClassProbesTheRegistrysAPIRoot(t *testing.T) {
+	installClass(t, "oci")
+	opts := reconcilerOptions(t, recorder(t))
+	startController(t, opts)
+	reg := testbed.StartRegistry(t, testbed.RegistryOptions{User: "ci", Password: "the-registry-password", TokenAuth: true})
+	ns := namespace(t, "oci")
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oci-ca"}, Data: map[string][]byte{"ca.crt": reg.CAPEM}}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "login"}, Type: connectorsv1alpha1.SecretTypeDistributionRegistryToken,
+		StringData: map[string]string{"username": "ci", "password": "the-registry-password"}}
+	for _, obj := range []*corev1.Secret{ca, sec} {
+		if err := cp.Client.Create(t.Context(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &connectorsv1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "registry"},
+		Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "oci", Address: reg.URL,
+			Auth:            connectorsv1alpha1.ConnectorAuth{Name: "tokenAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
+			CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
+	}
+	if err := cp.Client.Create(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	cp.WaitForConnector(t, ns, "registry", "Ready True", testbed.ReadyTrue)
+
+	t.Run("a Secret without its password is not Ready", func(t *testing.T) {
+		bad := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-password"}, Type: connectorsv1alpha1.SecretTypeDistributionRegistryToken,
+			StringData: map[string]string{"username": "ci"}}
+		if err := cp.Client.Create(t.Context(), bad); err != nil {
+			t.Fatal(err)
+		}
+		c := c.DeepCopy()
+		c.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: "no-password"}
+		c.Spec.Auth.SecretRef = &connectorsv1alpha1.SecretReference{Name: bad.Name}
+		if err := cp.Client.Create(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		got := cp.WaitForConnector(t, ns, "no-password", "Ready False", testbed.ConditionIs(connectorsv1alpha1.ConditionReady, metav1.ConditionFalse, ""))
+		t.Logf("Ready False: %s", connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionReady).Message)
+	})
+}

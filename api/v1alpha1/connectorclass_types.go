@@ -19,6 +19,12 @@ const (
 	SecretTypeGitLabPAT corev1.SecretType = "connectors.cpaas.io/gitlab-pat-auth"
 	// GitLabPATKey is the data key of a gitlab-pat-auth Secret.
 	GitLabPATKey = "token"
+	// SecretTypeDistributionRegistryToken holds a registry user name and
+	// password (keys "username", "password"): the gateway asks the
+	// registry's token service for a bearer token with them (the token flow
+	// of the distribution spec), or sends them as Basic to a registry that
+	// takes Basic.
+	SecretTypeDistributionRegistryToken corev1.SecretType = "cpaas.io/distribution-registry-token"
 )
 
 // ConnectorClass describes a kind of target: the shape of its address, the

@@ -93,7 +93,8 @@ log: {type: stdout, format: pretty, level: warn}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.yaml")) //nolint:gosec // the test's own verdaccio
+	// Killed when the test ends (its context ends before its cleanups run).
+	cmd := exec.CommandContext(tb.Context(), bin, "--config", filepath.Join(dir, "config.yaml")) //nolint:gosec // the test's own verdaccio
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -115,7 +116,11 @@ log: {type: stdout, format: pretty, level: warn}
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := c.Get(v.URL + "-/ping")
+		req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, v.URL+"-/ping", nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		resp, err := c.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -161,7 +166,7 @@ func (v *Verdaccio) Get(tb testing.TB, path, user, pass string) int {
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(tb testing.TB) int {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(tb.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,281 @@
+package testbed
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Registry is the CNCF distribution registry (`make tool-bins`) over TLS
+// on loopback, named localhost, with one user: by htpasswd (Basic on every
+// request), or by the token flow of the distribution spec with a token
+// service of the test's own (TokenAuth).
+type Registry struct {
+	// URL is https://localhost:<port>.
+	URL string
+	// CAPEM is the certificate of the registry and of its token service.
+	CAPEM  []byte
+	tokens *tokenService // with TokenAuth
+	log    string
+}
+
+// RegistryOptions configure StartRegistry.
+type RegistryOptions struct {
+	User, Password string
+	// TokenAuth makes the registry take only bearer tokens of its token
+	// service, which takes the user's Basic credential.
+	TokenAuth bool
+}
+
+// CranePath returns crane (`make tool-bins`), or fails the test naming the
+// make target.
+func CranePath(tb testing.TB) string {
+	tb.Helper()
+	return toolBin(tb, "crane")
+}
+
+func toolBin(tb testing.TB, name string) string {
+	tb.Helper()
+	path := filepath.Join(RepoRoot(), "bin", "tools", name, name)
+	if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+		tb.Fatalf("testbed: %s is missing from %s: run `make tool-bins` (builds it once from the Go module proxy)", name, path)
+	}
+	return path
+}
+
+// StartRegistry starts a Registry until the test ends.
+func StartRegistry(tb testing.TB, opts RegistryOptions) *Registry {
+	tb.Helper()
+	bin := toolBin(tb, "registry")
+	dir := tb.TempDir()
+	certPEM, keyPEM := loopbackCert(tb)
+	files := map[string][]byte{"cert.pem": certPEM, "key.pem": keyPEM}
+	port := freePort(tb)
+	r := &Registry{URL: "https://localhost:" + strconv.Itoa(port), CAPEM: certPEM}
+	var auth string
+	if opts.TokenAuth {
+		ts := startTokenService(tb, certPEM, keyPEM, opts.User, opts.Password)
+		r.tokens = ts
+		files["token-root.pem"] = ts.rootPEM
+		auth = fmt.Sprintf(`  token:
+    realm: %s/token
+    service: test-registry
+    issuer: test-token-service
+    rootcertbundle: %s/token-root.pem
+`, ts.URL, dir)
+	} else {
+		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		files["htpasswd"] = fmt.Appendf(nil, "%s:%s\n", opts.User, hash)
+		auth = fmt.Sprintf("  htpasswd:\n    realm: test-registry\n    path: %s/htpasswd\n", dir)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %[1]s/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:%[2]d
+  tls:
+    certificate: %[1]s/cert.pem
+    key: %[1]s/key.pem
+auth:
+%[3]s`, dir, port, auth)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	r.log = filepath.Join(dir, "registry.log")
+	logFile, err := os.Create(r.log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Killed when the test ends (its context ends before its cleanups run).
+	cmd := exec.CommandContext(tb.Context(), bin, "serve", filepath.Join(dir, "config.yml")) //nolint:gosec // the test's own registry
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "OTEL_TRACES_EXPORTER=none"}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("testbed: start the registry: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+		}
+		_ = logFile.Close()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, err := r.get(tb, "/v2/", "")
+		if err == nil && status == http.StatusUnauthorized {
+			return r
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(r.log)
+			tb.Fatalf("testbed: the registry exited before it answered:\n%s", out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(r.log)
+			tb.Fatalf("testbed: the registry did not answer /v2/ with 401 within 30s (last: %d, %v):\n%s", status, err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// get sends GET path with the Authorization (none if "").
+func (r *Registry) get(tb testing.TB, path, authorization string) (int, error) {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(r.CAPEM)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, r.URL+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Status is the registry's answer to GET path with the Basic credential
+// (none if user is "").
+func (r *Registry) Status(tb testing.TB, path, user, pass string) int {
+	tb.Helper()
+	auth := ""
+	if user != "" {
+		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	status, err := r.get(tb, path, auth)
+	if err != nil {
+		tb.Fatalf("testbed: GET %s: %v", path, err)
+	}
+	return status
+}
+
+// TokensIssued is how many tokens the token service issued (0 without
+// TokenAuth), and the scopes asked for.
+func (r *Registry) TokensIssued() (int, []string) {
+	if r.tokens == nil {
+		return 0, nil
+	}
+	r.tokens.mu.Lock()
+	defer r.tokens.mu.Unlock()
+	return len(r.tokens.scopes), append([]string(nil), r.tokens.scopes...)
+}
+
+// tokenService issues registry tokens (the distribution spec's token
+// flow) to one user, for whatever scope is asked, signed by a key whose
+// self-signed certificate the registry trusts and sent in x5c.
+type tokenService struct {
+	*httptest.Server
+	rootPEM []byte
+	mu      sync.Mutex
+	scopes  []string
+}
+
+func startTokenService(tb testing.TB, certPEM, keyPEM []byte, user, pass string) *tokenService {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "test-token-service"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts := &tokenService{rootPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	tlsCert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}`, http.StatusUnauthorized)
+			return
+		}
+		q := r.URL.Query()
+		type access struct {
+			Type    string   `json:"type"`
+			Name    string   `json:"name"`
+			Actions []string `json:"actions"`
+		}
+		granted := []access{}
+		for _, scope := range q["scope"] {
+			parts := strings.Split(scope, ":")
+			if len(parts) < 3 {
+				continue
+			}
+			granted = append(granted, access{Type: parts[0], Name: strings.Join(parts[1:len(parts)-1], ":"), Actions: strings.Split(parts[len(parts)-1], ",")})
+		}
+		ts.mu.Lock()
+		ts.scopes = append(ts.scopes, strings.Join(q["scope"], " "))
+		ts.mu.Unlock()
+		now := time.Now()
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+			"iss": "test-token-service", "sub": user, "aud": q.Get("service"),
+			"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+			"jti": strconv.FormatInt(now.UnixNano(), 36), "access": granted,
+		})
+		tok.Header["x5c"] = []string{base64.StdEncoding.EncodeToString(der)}
+		signed, err := tok.SignedString(key)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"token": signed, "access_token": signed, "expires_in": 300, "issued_at": now.UTC().Format(time.RFC3339)})
+	}))
+	ts.TLS = &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
+	ts.Config.ErrorLog = nil
+	ts.StartTLS()
+	tb.Cleanup(ts.Close)
+	ts.URL = "https://localhost:" + ts.Listener.Addr().String()[strings.LastIndex(ts.Listener.Addr().String(), ":")+1:]
+	return ts
+}
