@@ -3,7 +3,6 @@
 package gateway_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,26 +42,8 @@ func regoClass(t testing.TB, name string, secretType corev1.SecretType, generato
 // send sends an origin-form request with a body through the reverse proxy.
 func send(t *testing.T, e *env, method, host, path, contentType, body string, header http.Header) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+e.addr+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	tr := &http.Transport{Proxy: nil}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	status, answer, _ := reverseDo(t, e, method, host, path, contentType, body, header)
+	return status, answer
 }
 
 // TestARegoGeneratorPutsTheCredentialInTheHeaderTheQueryOrTheBody: the

@@ -68,11 +68,22 @@ func (o *origin) count() int {
 // with the Host host and the given headers.
 func reverseGet(t *testing.T, e *env, host, path string, header http.Header) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+e.addr+path, nil)
+	return reverseDo(t, e, http.MethodGet, host, path, "", "", header)
+}
+
+// reverseDo sends an origin-form request with a body (and its type, if
+// not "") to the gateway's proxy port; it returns the status, the trimmed
+// body and the headers of the answer.
+func reverseDo(t *testing.T, e *env, method, host, path, contentType, body string, header http.Header) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+e.addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Host = host
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -83,8 +94,8 @@ func reverseGet(t *testing.T, e *env, host, path string, header http.Header) (in
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(body)), resp.Header
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b)), resp.Header
 }
 
 func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }

@@ -28,6 +28,27 @@ func installClass(t *testing.T, name string) {
 	}
 }
 
+// toolConnector creates, in ns, a Secret name of secretType with data and
+// a connector name of the class at address that uses it through authName
+// (with the auth params), trusting the CA Secret caName.
+func toolConnector(t *testing.T, ns, name, class, address, authName string, secretType corev1.SecretType, data map[string]string, caName string, params ...connectorsv1alpha1.Param) *connectorsv1alpha1.Connector {
+	t.Helper()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: secretType, StringData: data}
+	if err := cp.Client.Create(t.Context(), sec); err != nil {
+		t.Fatal(err)
+	}
+	c := &connectorsv1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: class, Address: address,
+			Auth:            connectorsv1alpha1.ConnectorAuth{Name: authName, SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}, Params: params},
+			CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: caName}},
+	}
+	if err := cp.Client.Create(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestTheShippedGitClassProbesARealGitServer: the git class's liveness
 // probe and its auth probe (the ref advertisement of spec.auth.params
 // repository) against git http-backend: the right credential for a
@@ -55,28 +76,8 @@ func TestTheShippedGitClassProbesARealGitServer(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			name := strings.ToLower(strings.ReplaceAll(strings.Fields(tt.name)[1]+"-"+strings.Fields(tt.name)[2], " ", "-"))
-			sec := &corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-				Type:       corev1.SecretTypeBasicAuth,
-				StringData: map[string]string{"username": "git-user", "password": tt.password},
-			}
-			if err := cp.Client.Create(t.Context(), sec); err != nil {
-				t.Fatal(err)
-			}
-			c := &connectorsv1alpha1.Connector{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-				Spec: connectorsv1alpha1.ConnectorSpec{
-					ConnectorClassName: "git", Address: srv.URL,
-					Auth: connectorsv1alpha1.ConnectorAuth{
-						Name: "basicAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name},
-						Params: []connectorsv1alpha1.Param{{Name: "repository", Value: connectorsv1alpha1.NewStringParamValue("/git/" + tt.repository)}},
-					},
-					CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name},
-				},
-			}
-			if err := cp.Client.Create(t.Context(), c); err != nil {
-				t.Fatal(err)
-			}
+			toolConnector(t, ns, name, "git", srv.URL, "basicAuth", corev1.SecretTypeBasicAuth, map[string]string{"username": "git-user", "password": tt.password}, ca.Name,
+				connectorsv1alpha1.Param{Name: "repository", Value: connectorsv1alpha1.NewStringParamValue("/git/" + tt.repository)})
 			if tt.ready {
 				got := cp.WaitForConnector(t, ns, name, "Ready True", testbed.ReadyTrue)
 				if cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionLivenessReady); cd == nil || cd.Status != metav1.ConditionTrue {
@@ -127,19 +128,7 @@ func TestTheShippedGitLabClassProbesAGitLabAPI(t *testing.T) {
 		ready       bool
 	}{{"valid", "glpat-valid", true}, {"revoked", "glpat-revoked", false}} {
 		t.Run("a "+tt.name+" token", func(t *testing.T) {
-			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name}, Type: connectorsv1alpha1.SecretTypeGitLabPAT, StringData: map[string]string{"token": tt.token}}
-			if err := cp.Client.Create(t.Context(), sec); err != nil {
-				t.Fatal(err)
-			}
-			c := &connectorsv1alpha1.Connector{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
-				Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "gitlab", Address: gitlab.URL,
-					Auth:            connectorsv1alpha1.ConnectorAuth{Name: "patAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
-					CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
-			}
-			if err := cp.Client.Create(t.Context(), c); err != nil {
-				t.Fatal(err)
-			}
+			toolConnector(t, ns, tt.name, "gitlab", gitlab.URL, "patAuth", connectorsv1alpha1.SecretTypeGitLabPAT, map[string]string{"token": tt.token}, ca.Name)
 			if tt.ready {
 				cp.WaitForConnector(t, ns, tt.name, "Ready True", testbed.ReadyTrue)
 				return
@@ -198,25 +187,7 @@ func probeBasicAuthClass(t *testing.T, class string, caPEM []byte, user, pass st
 	cases = append(cases, probeCase{"wrong", "not-the-password", addresses[0], false})
 	for _, tt := range cases {
 		t.Run("the "+tt.name+" credential at "+tt.address, func(t *testing.T) {
-			sec := &corev1.Secret{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
-				Type:       corev1.SecretTypeBasicAuth,
-				StringData: map[string]string{"username": user, "password": tt.password},
-			}
-			if err := cp.Client.Create(t.Context(), sec); err != nil {
-				t.Fatal(err)
-			}
-			c := &connectorsv1alpha1.Connector{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
-				Spec: connectorsv1alpha1.ConnectorSpec{
-					ConnectorClassName: class, Address: tt.address,
-					Auth:            connectorsv1alpha1.ConnectorAuth{Name: "basicAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
-					CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name},
-				},
-			}
-			if err := cp.Client.Create(t.Context(), c); err != nil {
-				t.Fatal(err)
-			}
+			toolConnector(t, ns, tt.name, class, tt.address, "basicAuth", corev1.SecretTypeBasicAuth, map[string]string{"username": user, "password": tt.password}, ca.Name)
 			if tt.ready {
 				cp.WaitForConnector(t, ns, tt.name, "Ready True", testbed.ReadyTrue)
 				return
@@ -262,19 +233,7 @@ func TestTheShippedSonarQubeClassProbesTheServersStatusAndTheToken(t *testing.T)
 	}
 	connector := func(name, token string) {
 		t.Helper()
-		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: connectorsv1alpha1.SecretTypeBearerToken, StringData: map[string]string{"token": token}}
-		if err := cp.Client.Create(t.Context(), sec); err != nil {
-			t.Fatal(err)
-		}
-		c := &connectorsv1alpha1.Connector{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "sonarqube", Address: sonar.URL,
-				Auth:            connectorsv1alpha1.ConnectorAuth{Name: "tokenAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
-				CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
-		}
-		if err := cp.Client.Create(t.Context(), c); err != nil {
-			t.Fatal(err)
-		}
+		toolConnector(t, ns, name, "sonarqube", sonar.URL, "tokenAuth", connectorsv1alpha1.SecretTypeBearerToken, map[string]string{"token": token}, ca.Name)
 	}
 	t.Run("a valid token on a server that is up is Ready", func(t *testing.T) {
 		connector("valid", "squ_valid")
@@ -314,20 +273,8 @@ func TestTheShippedGitHubClassProbesARepositoryWithTheToken(t *testing.T) {
 		ready       bool
 	}{{"valid", "ghp_valid", true}, {"revoked", "ghp_revoked", false}} {
 		t.Run("a "+tt.name+" token", func(t *testing.T) {
-			sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name}, Type: corev1.SecretTypeOpaque, StringData: map[string]string{"token": tt.token}}
-			if err := cp.Client.Create(t.Context(), sec); err != nil {
-				t.Fatal(err)
-			}
-			c := &connectorsv1alpha1.Connector{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tt.name},
-				Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "github", Address: srv.URL,
-					Auth: connectorsv1alpha1.ConnectorAuth{Name: "patAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name},
-						Params: []connectorsv1alpha1.Param{{Name: "repository", Value: connectorsv1alpha1.NewStringParamValue("git/org/app")}}},
-					CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
-			}
-			if err := cp.Client.Create(t.Context(), c); err != nil {
-				t.Fatal(err)
-			}
+			toolConnector(t, ns, tt.name, "github", srv.URL, "patAuth", corev1.SecretTypeOpaque, map[string]string{"token": tt.token}, ca.Name,
+				connectorsv1alpha1.Param{Name: "repository", Value: connectorsv1alpha1.NewStringParamValue("git/org/app")})
 			if tt.ready {
 				cp.WaitForConnector(t, ns, tt.name, "Ready True", testbed.ReadyTrue)
 				return
@@ -382,20 +329,7 @@ func TestTheShippedNexusAndJFrogClassesProbeTheirStatusAndACredential(t *testing
 				name, password string
 				ready          bool
 			}{{"right", "the-password", true}, {"wrong", "not-the-password", false}} {
-				sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: cs.name}, Type: corev1.SecretTypeBasicAuth,
-					StringData: map[string]string{"username": "ci", "password": cs.password}}
-				if err := cp.Client.Create(t.Context(), sec); err != nil {
-					t.Fatal(err)
-				}
-				c := &connectorsv1alpha1.Connector{
-					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: cs.name},
-					Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: tt.class, Address: srv.URL + tt.base,
-						Auth:            connectorsv1alpha1.ConnectorAuth{Name: "basicAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
-						CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
-				}
-				if err := cp.Client.Create(t.Context(), c); err != nil {
-					t.Fatal(err)
-				}
+				toolConnector(t, ns, cs.name, tt.class, srv.URL+tt.base, "basicAuth", corev1.SecretTypeBasicAuth, map[string]string{"username": "ci", "password": cs.password}, ca.Name)
 				if cs.ready {
 					cp.WaitForConnector(t, ns, cs.name, "Ready True", testbed.ReadyTrue)
 					continue

@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/pem"
 	"net/http"
 	"net/http/cgi"
@@ -68,13 +67,7 @@ func (s *GitServer) CAPEM() []byte {
 func (s *GitServer) Requests() (n int, allCredentialed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.pass))
-	allCredentialed = true
-	for _, a := range s.auths {
-		if a != want {
-			allCredentialed = false
-		}
-	}
+	allCredentialed = allCarry(s.auths, s.user, s.pass)
 	return len(s.auths), allCredentialed
 }
 

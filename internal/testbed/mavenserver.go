@@ -4,7 +4,6 @@ import (
 	"crypto/md5"  //nolint:gosec // Maven's .md5 checksum files
 	"crypto/sha1" //nolint:gosec // Maven's .sha1 checksum files
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -108,12 +107,6 @@ func (m *MavenRepo) AddIn(repository, group, artifact, version, ext string, data
 func (m *MavenRepo) Requests() (paths []string, allCredentialed bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(m.user+":"+m.pass))
-	allCredentialed = true
-	for _, a := range m.auths {
-		if a != want {
-			allCredentialed = false
-		}
-	}
+	allCredentialed = allCarry(m.auths, m.user, m.pass)
 	return append([]string(nil), m.paths...), allCredentialed
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // verdaccio's htpasswd {SHA} format, for a test user
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -89,78 +88,23 @@ log: {type: stdout, format: pretty, level: warn}
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(config), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	logFile, err := os.Create(filepath.Join(dir, "verdaccio.log"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// Killed when the test ends (its context ends before its cleanups run).
-	cmd := exec.CommandContext(tb.Context(), bin, "--config", filepath.Join(dir, "config.yaml")) //nolint:gosec // the test's own verdaccio
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("testbed: start verdaccio: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-		}
-		_ = logFile.Close()
+	d := startDaemon(tb, "verdaccio", dir, bin, "--config", filepath.Join(dir, "config.yaml"))
+	d.waitReady(tb, time.Minute, v.URL+"-/ping", func() (bool, error) {
+		status, err := tlsGet(tb, certPEM, v.URL+"-/ping", "")
+		return status == http.StatusOK, err
 	})
-
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, v.URL+"-/ping", nil)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		resp, err := c.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return v
-			}
-		}
-		select {
-		case <-exited:
-			out, _ := os.ReadFile(logFile.Name())
-			tb.Fatalf("testbed: verdaccio exited before it answered:\n%s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logFile.Name())
-			tb.Fatalf("testbed: verdaccio did not answer %s-/ping within a minute (last error %v):\n%s", v.URL, err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return v
 }
 
 // Get sends GET <URL><path> with the Basic credential (none if user is
 // "") and returns the status.
 func (v *Verdaccio) Get(tb testing.TB, path, user, pass string) int {
 	tb.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(v.CAPEM)
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, v.URL+path, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, pass)
-	}
-	resp, err := c.Do(req)
+	status, err := tlsGet(tb, v.CAPEM, v.URL+path, basicAuthorization(user, pass))
 	if err != nil {
 		tb.Fatalf("testbed: GET %s: %v", path, err)
 	}
-	_ = resp.Body.Close()
-	return resp.StatusCode
+	return status
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

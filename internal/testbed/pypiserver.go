@@ -120,13 +120,7 @@ func (s *PyPIServer) CAPEM() []byte {
 func (s *PyPIServer) Requests() (n int, allCredentialed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.pass))
-	allCredentialed = true
-	for _, a := range s.auths {
-		if a != want {
-			allCredentialed = false
-		}
-	}
+	allCredentialed = allCarry(s.auths, s.user, s.pass)
 	return len(s.auths), allCredentialed
 }
 

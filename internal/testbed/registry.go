@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,7 +36,6 @@ type Registry struct {
 	// CAPEM is the certificate of the registry and of its token service.
 	CAPEM  []byte
 	tokens *tokenService // with TokenAuth
-	log    string
 }
 
 // RegistryOptions configure StartRegistry.
@@ -117,77 +115,19 @@ auth:
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	r.log = filepath.Join(dir, "registry.log")
-	logFile, err := os.Create(r.log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// Killed when the test ends (its context ends before its cleanups run).
-	cmd := exec.CommandContext(tb.Context(), bin, "serve", filepath.Join(dir, "config.yml")) //nolint:gosec // the test's own registry
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "OTEL_TRACES_EXPORTER=none"}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("testbed: start the registry: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-		}
-		_ = logFile.Close()
+	d := startDaemon(tb, "registry", dir, bin, "serve", filepath.Join(dir, "config.yml"))
+	d.waitReady(tb, 30*time.Second, "/v2/ with 401", func() (bool, error) {
+		status, err := tlsGet(tb, certPEM, r.URL+"/v2/", "")
+		return status == http.StatusUnauthorized, err
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		status, err := r.get(tb, "/v2/", "")
-		if err == nil && status == http.StatusUnauthorized {
-			return r
-		}
-		select {
-		case <-exited:
-			out, _ := os.ReadFile(r.log)
-			tb.Fatalf("testbed: the registry exited before it answered:\n%s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(r.log)
-			tb.Fatalf("testbed: the registry did not answer /v2/ with 401 within 30s (last: %d, %v):\n%s", status, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// get sends GET path with the Authorization (none if "").
-func (r *Registry) get(tb testing.TB, path, authorization string) (int, error) {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(r.CAPEM)
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, err := http.NewRequestWithContext(tb.Context(), http.MethodGet, r.URL+path, nil)
-	if err != nil {
-		return 0, err
-	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+	return r
 }
 
 // Status is the registry's answer to GET path with the Basic credential
 // (none if user is "").
 func (r *Registry) Status(tb testing.TB, path, user, pass string) int {
 	tb.Helper()
-	auth := ""
-	if user != "" {
-		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
-	}
-	status, err := r.get(tb, path, auth)
+	status, err := tlsGet(tb, r.CAPEM, r.URL+path, basicAuthorization(user, pass))
 	if err != nil {
 		tb.Fatalf("testbed: GET %s: %v", path, err)
 	}
