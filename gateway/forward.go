@@ -144,6 +144,12 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if f.reverse != nil {
 				f.reverse.mapResponse(resp.Header)
 			}
+			if f.reverse != nil || adm.login != nil {
+				// The upstream's challenge is not the client's to answer: a
+				// registry client would send the proxy host's credential (the
+				// pod token) to the challenge's realm.
+				ownChallenge(resp)
+			}
 			return nil
 		},
 	}
@@ -162,7 +168,11 @@ func (f *forwarder) registryTransport(r *http.Request, login *registryLogin, inn
 	u := &url.URL{Scheme: f.scheme, Host: f.hostport}
 	ctx, cancel := context.WithTimeout(r.Context(), f.g.opts.UpstreamTimeout)
 	defer cancel()
-	t, err := f.g.registries.transport(ctx, string(f.c.UID)+"|"+version, u, login, inner, r.Method, path, r.URL.Query())
+	scopes, err := registryScopes(r.Method, path, r.URL.Query())
+	if err != nil {
+		return nil, perr(http.StatusBadRequest, "%s", err.Error())
+	}
+	t, err := f.g.registries.transport(ctx, string(f.c.UID)+"|"+version, u, login, inner, scopes)
 	if err != nil {
 		return nil, perr(http.StatusBadGateway, "connector %s/%s: %s", f.c.Namespace, f.c.Name, err.Error())
 	}

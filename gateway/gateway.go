@@ -72,7 +72,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		open: map[*tunnel]struct{}{},
 	}
 	g.transports = newTransportCache(opts.CacheSize, opts.UpstreamTimeout)
-	g.registries = newRegistryTransports(opts.CacheSize)
+	g.registries = newRegistryTransports(opts.CacheSize, opts.Now)
 	// MaxHeaderBytes caps HTTP/2 header lists too.
 	g.h2base = g.h2BaseServer()
 	g.h2 = &http2.Server{IdleTimeout: opts.IdleTimeout, MaxReadFrameSize: 1 << 20, MaxConcurrentStreams: maxStreamsPerTunnel}

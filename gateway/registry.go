@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -23,8 +25,10 @@ import (
 // attaches it to every request to the registry's host and refreshes it
 // when the registry refuses it; for a Basic challenge it sends the
 // credential as Basic. The token never reaches the client. One transport
-// per connector, Secret version and scope is kept (bounded LRU): its
-// token is reused until the registry refuses it.
+// per connector, trust, address, Secret version and scope is kept (bounded
+// LRU) for registryTransportTTL: below the shortest token lifetime the
+// spec allows (60 s), so that a cached token does not expire under a
+// write, whose body cannot be sent twice.
 
 // registryLogin is a distribution-registry-token Secret's credential.
 type registryLogin struct {
@@ -32,25 +36,33 @@ type registryLogin struct {
 	version    string // the Secret's resourceVersion: a rotated one is a new cache key
 }
 
+// registryTransportTTL is how long a token-flow transport is reused.
+const registryTransportTTL = 45 * time.Second
+
 // registryTransports keeps the token-flow transports.
 type registryTransports struct {
-	cache *lru.Cache[string, http.RoundTripper]
+	cache *lru.Cache[string, registryTransport]
+	now   func() time.Time
 }
 
-func newRegistryTransports(size int) *registryTransports {
-	c, _ := lru.New[string, http.RoundTripper](size) // size > 0 is checked by the options
-	return &registryTransports{cache: c}
+type registryTransport struct {
+	t       http.RoundTripper
+	created time.Time
+}
+
+func newRegistryTransports(size int, now func() time.Time) *registryTransports {
+	c, _ := lru.New[string, registryTransport](size) // size > 0 is checked by the options
+	return &registryTransports{cache: c, now: now}
 }
 
 // transport returns the round tripper that authenticates a request of
 // method to path (the upstream's, unescaped) on the registry at u, over
 // inner; creating one pings the registry and fetches a token (bounded by
 // ctx).
-func (rt *registryTransports) transport(ctx context.Context, key string, u *url.URL, login *registryLogin, inner http.RoundTripper, method, path string, query url.Values) (http.RoundTripper, error) {
-	scopes := registryScopes(method, path, query)
-	key = key + "|" + login.version + "|" + strings.Join(scopes, " ")
-	if t, ok := rt.cache.Get(key); ok {
-		return t, nil
+func (rt *registryTransports) transport(ctx context.Context, key string, u *url.URL, login *registryLogin, inner http.RoundTripper, scopes []string) (http.RoundTripper, error) {
+	key = strings.Join(append([]string{key, u.Scheme, u.Host, login.version}, scopes...), "|")
+	if t, ok := rt.cache.Get(key); ok && rt.now().Sub(t.created) < registryTransportTTL {
+		return t.t, nil
 	}
 	reg, err := name.NewRegistry(u.Host, name.StrictValidation)
 	if err != nil {
@@ -61,8 +73,21 @@ func (rt *registryTransports) transport(ctx context.Context, key string, u *url.
 	if err != nil {
 		return nil, fmt.Errorf("registry login: %w", registryError(err))
 	}
-	rt.cache.Add(key, t)
-	return t, nil
+	sanitized := sanitizing{t}
+	rt.cache.Add(key, registryTransport{t: sanitized, created: rt.now()})
+	return sanitized, nil
+}
+
+// sanitizing passes go-containerregistry's errors of a request (a token
+// refresh that failed) through registryError.
+type sanitizing struct{ inner http.RoundTripper }
+
+func (s sanitizing) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.inner.RoundTrip(r)
+	if err != nil {
+		return nil, registryError(err)
+	}
+	return resp, nil
 }
 
 // sameScheme refuses requests in another scheme than the connector's
@@ -76,36 +101,53 @@ type sameScheme struct {
 
 func (s sameScheme) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Scheme != s.scheme && s.scheme == "https" {
-		return nil, fmt.Errorf("refused to send a %s request to %s: the connector's address is https", r.URL.Scheme, r.URL.Host)
+		return nil, schemeRefused{scheme: r.URL.Scheme, host: r.URL.Host}
 	}
 	return s.inner.RoundTrip(r)
 }
 
-// registryError keeps what a token service or registry said and drops
-// what it echoed: go-containerregistry's errors quote the registry's
-// diagnostics, which never hold the Secret, but the request URL may carry
-// a query the client chose.
+// schemeRefused is sameScheme's refusal.
+type schemeRefused struct{ scheme, host string }
+
+func (e schemeRefused) Error() string {
+	return fmt.Sprintf("refused to send a %s request to %s: the connector's address is https", e.scheme, e.host)
+}
+
+// registryError keeps what a token service or registry said that cannot
+// hold a secret: the status, the error codes of its answer and the
+// transport's failure; never its body (go-containerregistry quotes a token
+// service's whole answer when it holds no token, and an answer may hold
+// other tokens).
 func registryError(err error) error {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		msgs := make([]string, 0, len(terr.Errors))
+		codes := make([]string, 0, len(terr.Errors))
 		for _, d := range terr.Errors {
-			msgs = append(msgs, string(d.Code)+": "+d.Message)
+			if len(codes) < 4 && len(d.Code) <= 64 {
+				codes = append(codes, string(d.Code))
+			}
 		}
-		if len(msgs) == 0 {
-			return fmt.Errorf("the registry answered %d", terr.StatusCode)
+		if len(codes) == 0 {
+			return fmt.Errorf("the registry or its token service answered %d", terr.StatusCode)
 		}
-		return fmt.Errorf("the registry answered %d: %s", terr.StatusCode, strings.Join(msgs, "; "))
+		return fmt.Errorf("the registry or its token service answered %d (%s)", terr.StatusCode, strings.Join(codes, ", "))
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
-		return fmt.Errorf("%s %s: %w", uerr.Op, (&url.URL{Scheme: "https", Host: hostOf(uerr.URL)}).String(), uerr.Err)
+		return fmt.Errorf("%s %s: %s", uerr.Op, hostOf(uerr.URL), describeUpstreamError(uerr.Err))
 	}
-	return err
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("no answer in time: %w", err)
+	}
+	var refused schemeRefused
+	if errors.As(err, &refused) {
+		return refused
+	}
+	return errors.New("the registry's token service gave no usable token")
 }
 
 func hostOf(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
 		return u.Host
 	}
 	return "the registry"
@@ -116,14 +158,15 @@ func hostOf(raw string) string {
 // is repository:<repository>:pull for reads, :delete for deletes and
 // :pull,push otherwise (a cross-repository blob mount also reads the
 // repository it mounts from); /v2/_catalog is registry:catalog:*; /v2/
-// itself needs none.
-func registryScopes(method, path string, query url.Values) []string {
+// itself needs none. A repository name that is not one (the token request
+// would carry it) is an error.
+func registryScopes(method, path string, query url.Values) ([]string, error) {
 	rest, ok := strings.CutPrefix(path, "/v2/")
 	if !ok || rest == "" {
-		return nil
+		return nil, nil
 	}
 	if rest == "_catalog" {
-		return []string{"registry:catalog:*"}
+		return []string{"registry:catalog:*"}, nil
 	}
 	// The last API segment ends the repository name, which may hold the
 	// same words ("team/manifests/app").
@@ -134,7 +177,10 @@ func registryScopes(method, path string, query url.Values) []string {
 		}
 	}
 	if repo == "" {
-		return nil
+		return nil, nil
+	}
+	if !validRepository(repo) {
+		return nil, fmt.Errorf("%q is not a repository name", repo)
 	}
 	actions := "pull,push"
 	switch method {
@@ -145,7 +191,19 @@ func registryScopes(method, path string, query url.Values) []string {
 	}
 	scopes := []string{"repository:" + repo + ":" + actions}
 	if from := query.Get("from"); from != "" && query.Get("mount") != "" && from != repo {
+		if !validRepository(from) {
+			return nil, fmt.Errorf("mount source %q is not a repository name", from)
+		}
 		scopes = append(scopes, "repository:"+from+":pull")
 	}
-	return scopes
+	return scopes, nil
 }
+
+// validRepository is the distribution spec's repository name grammar
+// (lower-case path components of [a-z0-9] joined by ., _, __ or -).
+func validRepository(repo string) bool {
+	return len(repo) <= 255 && repositoryName.MatchString(repo)
+}
+
+// repositoryName is the spec's <name> grammar.
+var repositoryName = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)

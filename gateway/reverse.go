@@ -94,8 +94,31 @@ func pathRef(rawPath string) (ref connectorsv1alpha1.ConnectorRef, rest, clientP
 
 // isRegistryPing is the API version check every registry client sends
 // first, to the registry's root.
-func isRegistryPing(u *url.URL) bool {
-	return u.Path == registryPrefix || u.Path == strings.TrimSuffix(registryPrefix, "/")
+func isRegistryPing(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		(r.URL.Path == registryPrefix || r.URL.Path == strings.TrimSuffix(registryPrefix, "/"))
+}
+
+// hasDotSegment says whether an escaped path holds a "." or ".." segment,
+// raw or percent-encoded: the upstream (or a front end before it) would
+// resolve it and leave the connector's address path.
+func hasDotSegment(rawPath string) bool {
+	for _, seg := range strings.Split(rawPath, "/") {
+		if s, err := url.PathUnescape(seg); err != nil || s == "." || s == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// ownChallenge replaces an upstream's authentication challenge with the
+// gateway's: the client authenticates to the gateway only.
+func ownChallenge(resp *http.Response) {
+	resp.Header.Del("WWW-Authenticate")
+	resp.Header.Del("Proxy-Authenticate")
+	if resp.StatusCode == http.StatusUnauthorized {
+		resp.Header.Set("WWW-Authenticate", `Basic realm="connectors"`)
+	}
 }
 
 // serveReverse serves an origin-form request.
@@ -108,7 +131,7 @@ func (g *Gateway) serveReverse(w http.ResponseWriter, r *http.Request) {
 		audit.done(e.status, 0, g.opts.Now().Sub(start), e.msg)
 	}
 	ref, rawPath, clientPrefix, upstreamPrefix, ok := reverseRef(r.Host, r.URL)
-	if !ok && isRegistryPing(r.URL) {
+	if !ok && isRegistryPing(r) {
 		status, msg := g.serveRegistryPing(w, r)
 		audit.done(status, 0, g.opts.Now().Sub(start), msg)
 		return
@@ -117,6 +140,10 @@ func (g *Gateway) serveReverse(w http.ResponseWriter, r *http.Request) {
 		fail(perr(http.StatusNotFound, "no connector is named by this request: use the proxy URL of a connector, "+
 			"http://c-<name>.<namespace>.svc… or <gateway>/namespaces/<namespace>/connectors/<name>/…; "+
 			"or, as a forward proxy, send CONNECT host:port or an absolute http:// URI with Proxy-Authorization"))
+		return
+	}
+	if hasDotSegment(rawPath) {
+		fail(perr(http.StatusBadRequest, "the path may not hold . or .. segments"))
 		return
 	}
 	token, perror := g.reverseToken(ctx, r, ref)
@@ -185,7 +212,7 @@ type reverseTarget struct {
 func (t *reverseTarget) mapBack(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Opaque != "" || (u.IsAbs() && (!strings.EqualFold(u.Scheme, t.upstream.Scheme) || !strings.EqualFold(u.Host, t.upstream.Host))) ||
-		(!u.IsAbs() && !strings.HasPrefix(u.Path, "/")) {
+		(!u.IsAbs() && (u.Host != "" || !strings.HasPrefix(u.Path, "/"))) {
 		return raw
 	}
 	p := u.EscapedPath()
@@ -214,11 +241,28 @@ func (t *reverseTarget) mapResponse(h http.Header) {
 		h.Set("Location", t.mapBack(loc))
 	}
 	links := h.Values("Link")
-	for i, l := range links {
-		if start, end := strings.Index(l, "<"), strings.Index(l, ">"); start >= 0 && end > start {
-			links[i] = l[:start+1] + t.mapBack(l[start+1:end]) + l[end:]
-		}
+	if len(links) == 0 {
+		return
 	}
+	mapped := make([]string, len(links))
+	for i, l := range links {
+		var b strings.Builder
+		for {
+			start := strings.IndexByte(l, '<')
+			end := strings.IndexByte(l[max(start, 0):], '>') + max(start, 0)
+			if start < 0 || end <= start {
+				b.WriteString(l)
+				break
+			}
+			b.WriteString(l[:start+1])
+			b.WriteString(t.mapBack(l[start+1 : end]))
+			l = l[end:]
+			b.WriteByte('>')
+			l = l[1:]
+		}
+		mapped[i] = b.String()
+	}
+	h["Link"] = mapped
 }
 
 // rewrite points out at the connector's address: its path joined with the
