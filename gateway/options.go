@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -56,6 +57,16 @@ type Options struct {
 	Listener net.Listener
 	// AdminListener serves /healthz, /readyz and /metrics; optional.
 	AdminListener net.Listener
+	// ReverseTLSListener, when set, serves the reverse proxy over TLS
+	// (reversetls.go): origin-form requests only, behind a leaf of CA for
+	// the name the client asks for, which must be a connector's alias host
+	// (c-<name>.<namespace>…) or one of ReverseTLSHosts; other names fail
+	// the handshake. Optional.
+	ReverseTLSListener net.Listener
+	// ReverseTLSHosts are the gateway's own names on ReverseTLSListener
+	// (its Service's, for the path resolver), lower case; the first is the
+	// leaf of a client that sends no server name.
+	ReverseTLSHosts []string
 
 	// MaxTunnels bounds open tunnels; beyond it CONNECT gets 503. Default 10000.
 	MaxTunnels int
@@ -192,5 +203,12 @@ func (o *Options) defaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	hosts := make([]string, 0, len(o.ReverseTLSHosts))
+	for _, h := range o.ReverseTLSHosts {
+		if h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), ".")); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	o.ReverseTLSHosts = hosts
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 		closeAdmin()
 		adminErr := eg.Wait()
 		_ = g.opts.Listener.Close()
+		if g.opts.ReverseTLSListener != nil {
+			_ = g.opts.ReverseTLSListener.Close()
+		}
 		if ctx.Err() != nil {
 			return adminErr
 		}
@@ -60,8 +64,14 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 
 	proxy := g.proxyServer()
+	servers := []*http.Server{proxy}
 	g.ready.Store(true)
 	eg.Go(func() error { return serve(proxy, g.opts.Listener) })
+	if l := g.opts.ReverseTLSListener; l != nil {
+		reverse := g.reverseTLSServer()
+		servers = append(servers, reverse)
+		eg.Go(func() error { return serveTLS(reverse, l) })
+	}
 	var serveErr error
 	done := make(chan struct{})
 	go func() { serveErr = eg.Wait(); close(done) }()
@@ -70,7 +80,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-done:
 	}
-	g.shutdown(context.WithoutCancel(ctx), proxy)
+	g.shutdown(context.WithoutCancel(ctx), servers)
 	closeAdmin()
 	<-done
 	stopCache()
@@ -88,8 +98,16 @@ func serve(srv *http.Server, l net.Listener) error {
 	return nil
 }
 
-// shutdown drains the proxy as Start documents.
-func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
+// serveTLS is serve with srv.TLSConfig.
+func serveTLS(srv *http.Server, l net.Listener) error {
+	if err := srv.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("gateway: serve TLS on %s: %w", l.Addr(), err)
+	}
+	return nil
+}
+
+// shutdown drains the proxy's servers as Start documents.
+func (g *Gateway) shutdown(ctx context.Context, servers []*http.Server) {
 	g.ready.Store(false)
 	if g.opts.ShutdownDelay > 0 {
 		delay := time.NewTimer(g.opts.ShutdownDelay)
@@ -102,7 +120,11 @@ func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
 	defer cancel()
 	g.drainTunnels(deadline)
 	g.watches.endAll()           // their clients watch again elsewhere
-	_ = proxy.Shutdown(deadline) // stops accepting; hijacked tunnels are ours to close
+	var stopped sync.WaitGroup // each stops accepting; hijacked tunnels are ours to close
+	for _, srv := range servers {
+		stopped.Go(func() { _ = srv.Shutdown(deadline) })
+	}
+	stopped.Wait()
 	g.inFlight.waitZero(deadline)
 	// Asked to close when idle, tunnels end by themselves once their last
 	// answer is written out (a handler returns before HTTP/2 has flushed
@@ -115,7 +137,9 @@ func (g *Gateway) shutdown(ctx context.Context, proxy *http.Server) {
 	ended, cancelEnded := context.WithTimeout(ctx, 5*time.Second)
 	defer cancelEnded()
 	g.running.waitZero(ended)
-	_ = proxy.Close()
+	for _, srv := range servers {
+		_ = srv.Close()
+	}
 }
 
 // tunnelFlushGrace is how long drained tunnels may take to write out their

@@ -28,6 +28,7 @@ func TestProxyURLsFollowTheClassResolverAndKeepTheProxyURIsPortAndPath(t *testin
 	bearerSecret(t, ns, "k8s-secret", cp.TargetToken(t, "reader"))
 	address := strings.TrimSuffix(cp.Config.Host, "/")
 	gateway := "http://connectors-proxy-service." + opts.Namespace + ".svc.cluster.local"
+	gatewayTLS := "https://connectors-proxy-service." + opts.Namespace + ".svc.cluster.local"
 	// The shared gateway's Service, which a class proxy reference resolves to.
 	if err := cp.Client.Create(t.Context(), &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: opts.Namespace, Name: "connectors-proxy-service"},
@@ -38,6 +39,7 @@ func TestProxyURLsFollowTheClassResolverAndKeepTheProxyURIsPortAndPath(t *testin
 
 	for _, tc := range []struct {
 		name, class, resolver, uri string
+		scheme                     string // connectors.io/proxy-scheme
 		ref                        bool
 		wantConnector, wantClass   string
 		wantService                int32 // 0: no Service
@@ -50,6 +52,10 @@ func TestProxyURLsFollowTheClassResolverAndKeepTheProxyURIsPortAndPath(t *testin
 			wantConnector: "http://c-host-uri." + ns + ".svc.cluster.local:3128", wantClass: "http://proxy.example.com:3128/base", wantService: 3128},
 		{name: "host resolver on an https proxy URI keeps the scheme and its default port", class: "host-https", resolver: "host", uri: "https://plugin.example.com/v2",
 			wantConnector: "https://c-host-https." + ns + ".svc.cluster.local", wantClass: "https://plugin.example.com/v2", wantService: 443},
+		{name: "the https proxy scheme on the gateway reference: its TLS port 443", class: "ref-https", scheme: "https", ref: true,
+			wantConnector: "https://c-ref-https." + ns + ".svc.cluster.local", wantClass: gatewayTLS, wantService: 443},
+		{name: "the https proxy scheme with the path resolver", class: "path-https", scheme: "https", resolver: "path", ref: true,
+			wantConnector: gatewayTLS + "/namespaces/" + ns + "/connectors/path-https", wantClass: gatewayTLS},
 		{name: "a relative URI on the gateway reference", class: "ref-uri", ref: true, uri: "/v1",
 			wantConnector: "http://c-ref-uri." + ns + ".svc.cluster.local", wantClass: gateway + "/v1", wantService: 80},
 	} {
@@ -59,6 +65,9 @@ func TestProxyURLsFollowTheClassResolverAndKeepTheProxyURIsPortAndPath(t *testin
 			class.Annotations = map[string]string{}
 			if tc.resolver != "" {
 				class.Annotations[connectorsv1alpha1.ProxyResolverAnnotation] = tc.resolver
+			}
+			if tc.scheme != "" {
+				class.Annotations[connectorsv1alpha1.ProxySchemeAnnotation] = tc.scheme
 			}
 			class.Spec.Proxy = &connectorsv1alpha1.ClassProxy{Destination: connectorsv1alpha1.Destination{URI: tc.uri}}
 			if tc.ref {
@@ -84,6 +93,26 @@ func TestProxyURLsFollowTheClassResolverAndKeepTheProxyURIsPortAndPath(t *testin
 			waitForClassProxy(t, tc.class, tc.wantClass)
 		})
 	}
+
+	t.Run("an unknown proxy scheme is a condition naming the annotation and its values", func(t *testing.T) {
+		class := testbed.Class(t, "k8s")
+		class.Name = "bad-scheme"
+		class.Annotations = map[string]string{connectorsv1alpha1.ProxySchemeAnnotation: "ftp"}
+		class.Spec.Proxy = &connectorsv1alpha1.ClassProxy{Destination: connectorsv1alpha1.Destination{Ref: &connectorsv1alpha1.KReference{Kind: "Service", Name: "connectors-proxy-service"}}}
+		if err := cp.Client.Create(t.Context(), class); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cp.Client.Delete(t.Context(), class) })
+		connector(t, ns, "bad-scheme", "bad-scheme", address, "k8s-secret")
+		c := cp.WaitForConnector(t, ns, "bad-scheme", "ProxyServiceReady False", func(c *connectorsv1alpha1.Connector) bool {
+			cond := connectorsv1alpha1.FindCondition(c.Status.Conditions, connectorsv1alpha1.ConditionProxyServiceReady)
+			return cond != nil && cond.Status == metav1.ConditionFalse
+		})
+		cond := connectorsv1alpha1.FindCondition(c.Status.Conditions, connectorsv1alpha1.ConditionProxyServiceReady)
+		if !strings.Contains(cond.Message, connectorsv1alpha1.ProxySchemeAnnotation) || !strings.Contains(cond.Message, "use http or https") || c.ProxyAddress() != "" {
+			t.Errorf("ProxyServiceReady %s: %s, proxy URL %q; want the annotation named, its values, and no URL", cond.Reason, cond.Message, c.ProxyAddress())
+		}
+	})
 
 	t.Run("switching a class to the path resolver removes its connectors' Services", func(t *testing.T) {
 		var class connectorsv1alpha1.ConnectorClass

@@ -34,7 +34,8 @@ const (
 func ServiceName(connector string) string { return "c-" + connector }
 
 // classProxyURL is the URL of a class's proxy, as Knative resolves a
-// Destination: the referenced Service's cluster DNS name (http, port 80)
+// Destination: the referenced Service's cluster DNS name (http, port 80;
+// https, port 443, with the annotation connectors.io/proxy-scheme: https)
 // with a relative spec.proxy.uri applied, or the absolute spec.proxy.uri
 // with its port and path kept.
 func (r *ConnectorReconciler) classProxyURL(class *connectorsv1alpha1.ConnectorClass) (*url.URL, error) {
@@ -54,7 +55,15 @@ func (r *ConnectorReconciler) classProxyURL(class *connectorsv1alpha1.ConnectorC
 		if ns == "" {
 			ns = r.opts.Namespace
 		}
-		base := &url.URL{Scheme: "http", Host: fmt.Sprintf("%s.%s.svc.%s", p.Ref.Name, ns, r.opts.ClusterDomain)}
+		scheme := class.Annotations[connectorsv1alpha1.ProxySchemeAnnotation]
+		switch scheme {
+		case "":
+			scheme = "http"
+		case "http", "https":
+		default:
+			return nil, fmt.Errorf("ConnectorClass %s has %s: %q; use http or https", class.Name, connectorsv1alpha1.ProxySchemeAnnotation, scheme)
+		}
+		base := &url.URL{Scheme: scheme, Host: fmt.Sprintf("%s.%s.svc.%s", p.Ref.Name, ns, r.opts.ClusterDomain)}
 		if uri == nil {
 			return base, nil
 		}
@@ -153,7 +162,7 @@ func (r *ConnectorReconciler) ensureProxyService(ctx context.Context, c *connect
 	want := corev1.ServiceSpec{
 		Type:         corev1.ServiceTypeExternalName,
 		ExternalName: host,
-		Ports:        []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(port)}},
+		Ports:        []corev1.ServicePort{{Name: base.Scheme, Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(port)}},
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: name}}
 	var existing corev1.Service

@@ -20,6 +20,14 @@ const (
 	ProxyResolverPath = "path"
 )
 
+// ProxySchemeAnnotation of a ConnectorClass whose spec.proxy.ref names a
+// Service chooses the scheme of its proxy URL (ours, not the original's):
+// "http" (the default, the original's port 80) or "https", the gateway's
+// reverse proxy over TLS on port 443 behind a leaf of the gateway CA for
+// the connector's proxy host, which clients that trust the mounted
+// ca.cert accept without an insecure setting.
+const ProxySchemeAnnotation = "connectors.io/proxy-scheme"
+
 // ConnectorRef names a connector.
 //
 // +kubebuilder:object:generate=false

@@ -28,6 +28,8 @@ type gatewayOptions struct {
 	cluster                      clusterOptions
 	namespace                    string
 	listen, adminListen          string
+	reverseTLSListen             string
+	reverseTLSHosts              []string
 	caCertFile, caKeyFile        string
 	sharedKeyFile                string
 	redisURL                     string
@@ -51,6 +53,8 @@ func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
 	fs.StringVar(&o.namespace, "namespace", or(env.podNamespace, "connectors-system"), "install namespace, whose CA Secrets labelled connectors.cpaas.io/ca-cert=true are trusted upstream ($POD_NAMESPACE when set)")
 	fs.StringVar(&o.listen, "listen", ":"+or(env.port, "8080"), "proxy address ($PORT when set)")
 	fs.StringVar(&o.adminListen, "admin-listen", ":9090", "address of /healthz, /readyz and /metrics")
+	fs.StringVar(&o.reverseTLSListen, "reverse-tls-listen", "", "address of the reverse proxy over TLS (leaves of the gateway CA for connector proxy hosts and --reverse-tls-hosts); empty: none")
+	fs.StringSliceVar(&o.reverseTLSHosts, "reverse-tls-hosts", nil, "the gateway's own names on --reverse-tls-listen, for the path resolver (default connectors-proxy-service.<namespace>.svc and .svc.cluster.local); the first is the leaf of clients that send no server name")
 	fs.StringVar(&o.caCertFile, "ca-cert-file", "", "PEM certificate of the gateway CA (tls.crt of its Secret); required")
 	fs.StringVar(&o.caKeyFile, "ca-key-file", "", "PEM private key of the gateway CA (tls.key of its Secret); required")
 	fs.StringVar(&o.sharedKeyFile, "shared-key-file", "", "file with the HMAC key of token cache keys, the same on every replica (32 bytes or more); required")
@@ -207,15 +211,28 @@ func (o *gatewayOptions) build(ctx context.Context, cl *clients, rdb redis.Unive
 	if err != nil {
 		return nil, nil, fmt.Errorf("cache: %w", err)
 	}
-	var admin net.Listener
+	var admin, reverseTLS net.Listener
 	if o.adminListen != "" {
 		if admin, err = (&net.ListenConfig{}).Listen(ctx, "tcp", o.adminListen); err != nil {
 			return nil, nil, fmt.Errorf("--admin-listen: %w", err)
 		}
 	}
+	if o.reverseTLSListen != "" {
+		if reverseTLS, err = (&net.ListenConfig{}).Listen(ctx, "tcp", o.reverseTLSListen); err != nil {
+			if admin != nil {
+				_ = admin.Close()
+			}
+			return nil, nil, fmt.Errorf("--reverse-tls-listen: %w", err)
+		}
+	}
+	hosts := o.reverseTLSHosts
+	if len(hosts) == 0 {
+		svc := "connectors-proxy-service." + o.namespace + ".svc"
+		hosts = []string{svc, svc + ".cluster.local"}
+	}
 	gw, err := gateway.New(ctx, gateway.Options{
 		Validator: pipeline, Authorizer: authz, CA: d.ca, Cache: c, Client: secrets, Namespace: o.namespace,
-		Listener: d.listener, AdminListener: admin, MaxTunnels: o.maxTunnels, MaxTunnelsPerConnector: o.maxPerConnector,
+		Listener: d.listener, AdminListener: admin, ReverseTLSListener: reverseTLS, ReverseTLSHosts: hosts, MaxTunnels: o.maxTunnels, MaxTunnelsPerConnector: o.maxPerConnector,
 		MaxTunnelsPerPod: o.maxPerPod, MaxTunnelsPerNamespace: o.maxPerNamespace, MaxRequestsPerPod: o.maxReqPerPod, MaxRequestsPerNamespace: o.maxReqPerNS,
 		CacheSize: o.cacheSize, BufferSize: o.bufferSize, IdleTimeout: o.idleTimeout,
 		ShutdownTimeout: o.shutdownTimeout, ShutdownDelay: o.shutdownDelay, HTTP2Relay: o.relay,
@@ -224,8 +241,10 @@ func (o *gatewayOptions) build(ctx context.Context, cl *clients, rdb redis.Unive
 		Logger: d.log.WithName("gateway"), Registerer: d.registerer, Gatherer: d.gatherer,
 	})
 	if err != nil {
-		if admin != nil {
-			_ = admin.Close()
+		for _, l := range []net.Listener{admin, reverseTLS} {
+			if l != nil {
+				_ = l.Close()
+			}
 		}
 		return nil, nil, err
 	}
