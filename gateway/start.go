@@ -119,7 +119,7 @@ func (g *Gateway) shutdown(ctx context.Context, servers []*http.Server) {
 	deadline, cancel := context.WithTimeout(ctx, g.opts.ShutdownTimeout)
 	defer cancel()
 	g.drainTunnels(deadline)
-	g.watches.endAll()           // their clients watch again elsewhere
+	g.watches.endAll()         // their clients watch again elsewhere
 	var stopped sync.WaitGroup // each stops accepting; hijacked tunnels are ours to close
 	for _, srv := range servers {
 		stopped.Go(func() { _ = srv.Shutdown(deadline) })
