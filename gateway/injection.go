@@ -29,8 +29,9 @@ func stripClientCredentials(h http.Header) {
 // credential returns the function that injects the connector's credential,
 // read afresh (a rotated Secret applies to the next request), or, when the
 // connector's auth type has a Rego generator, the generator that computes
-// it from the request (policy.go), or, for a registry token Secret, the
-// login of the registry's token flow (registry.go).
+// it from the request (policy.go), or, for a registry token Secret (and a
+// basic-auth Secret on the registries' path resolver), the login of the
+// registry's token flow (registry.go).
 func (f *forwarder) credential(ctx context.Context) (func(*http.Request), *generator, *registryLogin, error) {
 	ref := f.c.Spec.Auth.SecretRef
 	if ref == nil {
@@ -51,6 +52,12 @@ func (f *forwarder) credential(ctx context.Context) (func(*http.Request), *gener
 		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }, nil, nil, nil
 	case corev1.SecretTypeBasicAuth:
 		user, pass := string(sec.Data[corev1.BasicAuthUsernameKey]), string(sec.Data[corev1.BasicAuthPasswordKey])
+		if f.reverse != nil && f.reverse.registry {
+			// A registry (Harbor, say) may take the user and password
+			// only at its token service: the registry's own challenge
+			// decides, as for a registry token Secret.
+			return func(*http.Request) {}, nil, &registryLogin{user: user, pass: pass, version: sec.ResourceVersion}, nil
+		}
 		return func(r *http.Request) { r.SetBasicAuth(user, pass) }, nil, nil, nil
 	case connectorsv1alpha1.SecretTypeGitLabPAT:
 		token := strings.TrimSpace(string(sec.Data[connectorsv1alpha1.GitLabPATKey]))

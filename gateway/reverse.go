@@ -170,7 +170,8 @@ func (g *Gateway) serveReverse(w http.ResponseWriter, r *http.Request) {
 	f := g.forwarder(s, c, u.Scheme, canonicalHostPort(u), nil)
 	f.protocol = "reverse"
 	f.reverse = &reverseTarget{basePath: u.EscapedPath(), rawPath: rawPath, upstream: u,
-		clientPrefix: clientPrefix, upstreamPrefix: joinPath(u.EscapedPath(), upstreamPrefix)}
+		clientPrefix: clientPrefix, upstreamPrefix: joinPath(u.EscapedPath(), upstreamPrefix),
+		registry: upstreamPrefix == strings.TrimSuffix(registryPrefix, "/")}
 	f.ServeHTTP(w, r)
 }
 
@@ -202,6 +203,9 @@ type reverseTarget struct {
 	upstream       *url.URL // spec.address
 	clientPrefix   string   // what upstreamPrefix is to the client (the resolver prefix)
 	upstreamPrefix string   // the upstream path that clientPrefix stands for
+	// registry: the client used the registries' path resolver
+	// (/v2/namespaces/…): a basic-auth Secret is a registry login.
+	registry bool
 }
 
 // mapBack turns a URL the upstream sent (Location of a redirect or of a

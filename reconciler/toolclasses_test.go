@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -340,6 +341,18 @@ func TestTheShippedNexusAndJFrogClassesProbeTheirStatusAndACredential(t *testing
 				}
 			}
 		})
+	}
+}
+
+// TestTheShippedHarborClassProbesHarborsHealthAndTheUser: liveness takes
+// Harbor's health API (status healthy), the auth probe its current user,
+// which Harbor answers only to a valid credential.
+func TestTheShippedHarborClassProbesHarborsHealthAndTheUser(t *testing.T) {
+	harbor := testbed.StartHarbor(t, "robot$ci", "the-harbor-password")
+	probeBasicAuthClass(t, "harbor", harbor.CAPEM, "robot$ci", "the-harbor-password", harbor.URL)
+	paths, _ := harbor.APIRequests()
+	if !slices.Contains(paths, "/api/v2.0/health") || !slices.Contains(paths, "/api/v2.0/users/current") {
+		t.Errorf("Harbor got %v, want the health and current-user APIs", paths)
 	}
 }
 
