@@ -4,7 +4,9 @@ package gateway_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,4 +73,44 @@ func TestTheGitHubClassGivesGitBasicAndTheAPIABearerFromOneOpaqueToken(t *testin
 			t.Errorf("the API got Authorization %q on %s", got.header.Get("Authorization"), got.path)
 		}
 	})
+}
+
+// TestGhReadsTheAPIThroughTheForwardProxyWithOnlyTheMountedGithubconfig:
+// Debian's gh, with the github class's githubconfig as its configuration
+// directory (hosts.yml's placeholder token), the mounted http.proxy as
+// HTTPS_PROXY and ca.cert as its only trust, reads a GitHub-Enterprise-
+// shaped API (gh's API for a host other than github.com is
+// https://<host>/api/v3/) through the forward proxy; the API got the
+// connector's token on every request and gh never saw it.
+func TestGhReadsTheAPIThroughTheForwardProxyWithOnlyTheMountedGithubconfig(t *testing.T) {
+	if _, err := exec.LookPath("gh"); err != nil {
+		t.Fatal("gh is missing: install the Debian package gh (.ci/run does)")
+	}
+	e := startGateway(t, nil)
+	installClass(t, "github")
+	ns := namespace(t, "gh")
+	api := testbed.StartGitHubAPI(t, "ghp_the-real-token")
+	sec := &corev1.Secret{Type: corev1.SecretTypeOpaque, StringData: map[string]string{"token": "ghp_the-real-token"}}
+	c := connectorOfClass(t, "github", ns, "ghe", api.URL, sec, api.CAPEM, "http://"+e.addr)
+	tok, _ := cp.PodToken(t, ns, "job", "default")
+
+	dir := e.mount(t, "github", "githubconfig", c, "http://"+e.addr, tok)
+	proxy, err := os.ReadFile(filepath.Join(dir, "http.proxy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"GH_CONFIG_DIR=" + dir, "GH_HOST=" + strings.TrimPrefix(api.URL, "https://"), "HTTPS_PROXY=" + strings.TrimSpace(string(proxy)),
+		"SSL_CERT_FILE=" + filepath.Join(dir, "ca.cert"), "GH_NO_UPDATE_NOTIFIER=1", "GH_PROMPT_DISABLED=1", "NO_COLOR=1"}
+	login := testbed.Run(t, env, "", "gh", "api", "user", "--jq", ".login")
+	repo := testbed.Run(t, env, "", "gh", "api", "repos/org/app", "--jq", ".full_name")
+	if strings.TrimSpace(login) != "octo-ci" || strings.TrimSpace(repo) != "org/app" {
+		t.Fatalf("gh api: user %q, repository %q", login, repo)
+	}
+	paths, carried := api.Requests()
+	if !slices.Contains(paths, "/api/v3/user") || !slices.Contains(paths, "/api/v3/repos/org/app") || !carried {
+		t.Errorf("the API got %v, each with the connector's token: %v", paths, carried)
+	}
+	if strings.Contains(login+repo, "ghp_the-real-token") || strings.Contains(login+repo, string(tok)) {
+		t.Error("gh's output holds a secret")
+	}
 }

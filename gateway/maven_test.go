@@ -64,15 +64,7 @@ func fillMavenRepo(t *testing.T, repo *testbed.MavenRepo, repository string) {
 // returns Maven's output; the test fails unless both were resolved.
 func mavenValidate(t *testing.T, mounted string) string {
 	t.Helper()
-	for _, tool := range []string{"mvn", "keytool"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: install the Debian package maven (.ci/run does)", tool)
-		}
-	}
-	work := t.TempDir()
-	trust := filepath.Join(work, "truststore.p12")
-	testbed.Run(t, nil, "", "keytool", "-importcert", "-noprompt", "-alias", "connectors", "-file", filepath.Join(mounted, "ca.cert"),
-		"-keystore", trust, "-storetype", "PKCS12", "-storepass", "changeit")
+	env, work := mavenTrust(t, mounted)
 	project := filepath.Join(work, "app")
 	if err := os.MkdirAll(project, 0o700); err != nil {
 		t.Fatal(err)
@@ -99,7 +91,6 @@ func mavenValidate(t *testing.T, mounted string) string {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"MAVEN_OPTS=-Djavax.net.ssl.trustStore=" + trust + " -Djavax.net.ssl.trustStorePassword=changeit -Djavax.net.ssl.trustStoreType=PKCS12"}
 	m2 := filepath.Join(work, "m2")
 	out := testbed.Run(t, env, project, "mvn", "-B", "-s", filepath.Join(mounted, "settings.xml"), "-Dmaven.repo.local="+m2, "validate")
 	if !strings.Contains(out, "BUILD SUCCESS") {
@@ -111,6 +102,97 @@ func mavenValidate(t *testing.T, mounted string) string {
 		}
 	}
 	return out
+}
+
+// mavenTrust checks that Debian's Maven is there and makes a trust store of
+// the mounted ca.cert (as the classes' comments say); it returns Maven's
+// environment with it and a work directory.
+func mavenTrust(t *testing.T, mounted string) (env []string, work string) {
+	t.Helper()
+	for _, tool := range []string{"mvn", "keytool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: install the Debian package maven (.ci/run does)", tool)
+		}
+	}
+	work = t.TempDir()
+	trust := filepath.Join(work, "truststore.p12")
+	testbed.Run(t, nil, "", "keytool", "-importcert", "-noprompt", "-alias", "connectors", "-file", filepath.Join(mounted, "ca.cert"),
+		"-keystore", trust, "-storetype", "PKCS12", "-storepass", "changeit")
+	return []string{"MAVEN_OPTS=-Djavax.net.ssl.trustStore=" + trust + " -Djavax.net.ssl.trustStorePassword=changeit -Djavax.net.ssl.trustStoreType=PKCS12"}, work
+}
+
+// debianMavenRepo is where Debian's Java packages put their Maven
+// artifacts: the dependency plugin (libmaven-dependency-plugin-java) and
+// everything it needs (junit4 among them).
+const debianMavenRepo = "/usr/share/maven-repo"
+
+// TestMavenDependencyGetFetchesAnArtifactThroughTheReverseProxyWithOnlyTheMountedSettings:
+// `mvn dependency:get` with the maven class's settings.xml (transport
+// reverse: maven-dependency-plugin 3.5.0 fetches the artifact without
+// Maven's proxy settings, MDEP-926) resolves the plugin prefix, the
+// dependency plugin and its dependencies (Debian's Maven repository,
+// served by the test's repository behind Basic auth) and then the artifact
+// asked for, all through the gateway's reverse proxy over TLS, trusted
+// through a trust store made from the mounted ca.cert, with the
+// connector's credential.
+func TestMavenDependencyGetFetchesAnArtifactThroughTheReverseProxyWithOnlyTheMountedSettings(t *testing.T) {
+	plugin := filepath.Join(debianMavenRepo, "org/apache/maven/plugins/maven-dependency-plugin/3.5.0/maven-dependency-plugin-3.5.0.jar")
+	for _, f := range []string{plugin, filepath.Join(debianMavenRepo, "junit/junit/4.x/junit-4.x.jar")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%s is missing: install the Debian packages libmaven-dependency-plugin-java and junit4 (.ci/run does)", f)
+		}
+	}
+	e, tlsPort := startGatewayWithReverseTLS(t, "localhost")
+	installClass(t, "maven")
+	ns := namespace(t, "mavenget")
+	repo := testbed.StartMavenRepo(t, "maven-user", "the-real-maven-password")
+	repo.ServeDir(debianMavenRepo)
+	// What Maven Central's metadata says and Debian's repository lacks:
+	// the prefix "dependency" and the plugin's version.
+	repo.AddFile("org/apache/maven/plugins/maven-metadata.xml", []byte(`<metadata><plugins><plugin>
+  <name>Apache Maven Dependency Plugin</name><prefix>dependency</prefix><artifactId>maven-dependency-plugin</artifactId>
+</plugin></plugins></metadata>
+`))
+	repo.AddFile("org/apache/maven/plugins/maven-dependency-plugin/maven-metadata.xml", []byte(`<metadata>
+  <groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId>
+  <versioning><latest>3.5.0</latest><release>3.5.0</release><versions><version>3.5.0</version></versions></versioning>
+</metadata>
+`))
+	repo.Add("com.example", "lib", "1.0", "pom", pom("com.example", "lib", "1.0", "jar"))
+	repo.Add("com.example", "lib", "1.0", "jar", emptyJar(t))
+	sec := &corev1.Secret{Type: corev1.SecretTypeBasicAuth, StringData: map[string]string{"username": "maven-user", "password": "the-real-maven-password"}}
+	c := connectorOfClass(t, "maven", ns, "repo", repo.URL, sec, repo.CAPEM, "http://"+e.addr)
+	tok, _ := cp.PodToken(t, ns, "job", "default")
+
+	dir := e.mountWith(t, "maven", "settings", map[string]map[string]string{"settings": {"transport": "reverse"}}, c,
+		"https://localhost:"+tlsPort+"/namespaces/"+ns+"/connectors/repo", tok)
+	settings, err := os.ReadFile(filepath.Join(dir, "settings.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(settings), "<proxies>") || !strings.Contains(string(settings), "<servers>") {
+		t.Fatalf("the reverse transport's settings.xml has a proxy or no server:\n%s", strings.ReplaceAll(string(settings), string(tok), "<token>"))
+	}
+	env, work := mavenTrust(t, dir)
+	m2 := filepath.Join(work, "m2")
+	out := testbed.Run(t, env, work, "mvn", "-B", "-s", filepath.Join(dir, "settings.xml"), "-Dmaven.repo.local="+m2,
+		"dependency:get", "-Dartifact=com.example:lib:1.0")
+	if !strings.Contains(out, "BUILD SUCCESS") {
+		t.Fatalf("mvn dependency:get:\n%s", out)
+	}
+	for _, f := range []string{"com/example/lib/1.0/lib-1.0.jar", "org/apache/maven/plugins/maven-dependency-plugin/3.5.0/maven-dependency-plugin-3.5.0.jar"} {
+		if _, err := os.Stat(filepath.Join(m2, f)); err != nil {
+			t.Errorf("Maven did not fetch %s: %v", f, err)
+		}
+	}
+	paths, credentialed := repo.Requests()
+	if !slices.Contains(paths, "/repository/com/example/lib/1.0/lib-1.0.jar") || !credentialed {
+		t.Errorf("the repository got %d requests (the artifact among them: %v), each with the connector's credential: %v",
+			len(paths), slices.Contains(paths, "/repository/com/example/lib/1.0/lib-1.0.jar"), credentialed)
+	}
+	if strings.Contains(out, "the-real-maven-password") || strings.Contains(out, string(tok)) {
+		t.Error("Maven's output holds a secret")
+	}
 }
 
 // TestMavenResolvesFromAPrivateRepositoryThroughTheForwardProxyWithOnlyTheMountedSettings:

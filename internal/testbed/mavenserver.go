@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +29,7 @@ type MavenRepo struct {
 	user, pass string
 	mu         sync.Mutex
 	files      map[string][]byte // path under /repository/ → content
+	dir        string            // ServeDir's
 	auths      []string
 	paths      []string
 }
@@ -69,8 +73,10 @@ func (m *MavenRepo) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	data, ok := m.files[path]
 	if !ok {
-		http.NotFound(w, r)
-		return
+		if data, ok = m.fromDir(path); !ok {
+			http.NotFound(w, r)
+			return
+		}
 	}
 	if r.Method == http.MethodHead {
 		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
@@ -93,6 +99,46 @@ func (m *MavenRepo) AddIn(repository, group, artifact, version, ext string, data
 	if repository != "" {
 		path = repository + "/" + path
 	}
+	m.AddFile(path, data)
+}
+
+// ServeDir serves, besides the files added, those of a Maven repository
+// directory (Debian's /usr/share/maven-repo), each with its checksums.
+func (m *MavenRepo) ServeDir(dir string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dir = dir
+}
+
+// fromDir reads path (or the file whose .sha1 or .md5 it is) from the
+// directory of ServeDir.
+func (m *MavenRepo) fromDir(path string) ([]byte, bool) {
+	if m.dir == "" || slices.Contains(strings.Split(path, "/"), "..") {
+		return nil, false
+	}
+	base, sum := path, ""
+	for _, ext := range []string{".sha1", ".md5"} {
+		if b, ok := strings.CutSuffix(path, ext); ok {
+			base, sum = b, ext
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(base)))
+	if err != nil {
+		return nil, false
+	}
+	switch sum {
+	case ".sha1":
+		s := sha1.Sum(data) //nolint:gosec // Maven's checksum
+		return []byte(hex.EncodeToString(s[:])), true
+	case ".md5":
+		s := md5.Sum(data) //nolint:gosec // Maven's checksum
+		return []byte(hex.EncodeToString(s[:])), true
+	}
+	return data, true
+}
+
+// AddFile serves data at path (below /repository/), with its checksums.
+func (m *MavenRepo) AddFile(path string, data []byte) {
 	s1 := sha1.Sum(data) //nolint:gosec // Maven's checksum
 	s5 := md5.Sum(data)  //nolint:gosec // Maven's checksum
 	m.mu.Lock()

@@ -122,14 +122,21 @@ func freePort(tb testing.TB) int {
 // localhost (valid for a day) and its key, in PEM.
 func loopbackCert(tb testing.TB) (certPEM, keyPEM []byte) {
 	tb.Helper()
+	return selfSignedCert(tb, []net.IP{net.IPv4(127, 0, 0, 1)}, "localhost")
+}
+
+// selfSignedCert returns a self-signed certificate for ips and names
+// (valid for a day) and its key, in PEM.
+func selfSignedCert(tb testing.TB, ips []net.IP, names ...string) (certPEM, keyPEM []byte) {
+	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: ips[0].String()},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		IPAddresses: ips, DNSNames: names,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true, IsCA: true,
 	}
