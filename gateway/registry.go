@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,21 +9,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/connectors-io/connectors/internal/registrylogin"
 )
 
 // The token flow of the distribution spec, for connectors whose Secret is
 // a cpaas.io/distribution-registry-token: the client authenticates to the
 // gateway with its pod token; the gateway answers the registry's
-// challenge itself. go-containerregistry's transport pings the registry's
-// /v2/, and for a Bearer challenge asks the token service (the realm) for
-// a token of the request's scope with the Secret's user name and password,
-// attaches it to every request to the registry's host and refreshes it
-// when the registry refuses it; for a Basic challenge it sends the
-// credential as Basic. The token never reaches the client. One transport
+// challenge itself (package registrylogin: go-containerregistry's transport
+// pings the registry's /v2/, and for a Bearer challenge asks the token
+// service, the realm, for a token of the request's scope with the Secret's
+// user name and password, attaches it to every request to the registry's
+// host and refreshes it when the registry refuses it; for a Basic
+// challenge it sends the credential as Basic). The token never reaches the
+// client. One transport
 // per connector, trust, address, Secret version and scope is kept (bounded
 // LRU) for registryTransportTTL: below the shortest token lifetime the
 // spec allows (60 s), so that a cached token does not expire under a
@@ -64,93 +63,12 @@ func (rt *registryTransports) transport(ctx context.Context, key string, u *url.
 	if t, ok := rt.cache.Get(key); ok && rt.now().Sub(t.created) < registryTransportTTL {
 		return t.t, nil
 	}
-	reg, err := name.NewRegistry(u.Host, name.StrictValidation)
+	t, err := registrylogin.Transport(ctx, u, login.user, login.pass, inner, scopes, describeUpstreamError)
 	if err != nil {
-		return nil, fmt.Errorf("address %s is not a registry host: %w", u.Host, err)
+		return nil, err
 	}
-	auth := authn.FromConfig(authn.AuthConfig{Username: login.user, Password: login.pass})
-	t, err := transport.NewWithContext(ctx, reg, auth, sameScheme{scheme: u.Scheme, inner: inner}, scopes)
-	if err != nil {
-		return nil, fmt.Errorf("registry login: %w", registryError(err))
-	}
-	sanitized := sanitizing{t}
-	rt.cache.Add(key, registryTransport{t: sanitized, created: rt.now()})
-	return sanitized, nil
-}
-
-// sanitizing passes go-containerregistry's errors of a request (a token
-// refresh that failed) through registryError.
-type sanitizing struct{ inner http.RoundTripper }
-
-func (s sanitizing) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := s.inner.RoundTrip(r)
-	if err != nil {
-		return nil, registryError(err)
-	}
-	return resp, nil
-}
-
-// sameScheme refuses requests in another scheme than the connector's
-// address: go-containerregistry falls back to plain HTTP for some hosts
-// (localhost, private addresses) when HTTPS fails, and a credential must
-// never go out in the clear to an https connector's host.
-type sameScheme struct {
-	scheme string
-	inner  http.RoundTripper
-}
-
-func (s sameScheme) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Scheme != s.scheme && s.scheme == "https" {
-		return nil, schemeRefused{scheme: r.URL.Scheme, host: r.URL.Host}
-	}
-	return s.inner.RoundTrip(r)
-}
-
-// schemeRefused is sameScheme's refusal.
-type schemeRefused struct{ scheme, host string }
-
-func (e schemeRefused) Error() string {
-	return fmt.Sprintf("refused to send a %s request to %s: the connector's address is https", e.scheme, e.host)
-}
-
-// registryError keeps what a token service or registry said that cannot
-// hold a secret: the status, the error codes of its answer and the
-// transport's failure; never its body (go-containerregistry quotes a token
-// service's whole answer when it holds no token, and an answer may hold
-// other tokens).
-func registryError(err error) error {
-	var terr *transport.Error
-	if errors.As(err, &terr) {
-		codes := make([]string, 0, len(terr.Errors))
-		for _, d := range terr.Errors {
-			if len(codes) < 4 && len(d.Code) <= 64 {
-				codes = append(codes, string(d.Code))
-			}
-		}
-		if len(codes) == 0 {
-			return fmt.Errorf("the registry or its token service answered %d", terr.StatusCode)
-		}
-		return fmt.Errorf("the registry or its token service answered %d (%s)", terr.StatusCode, strings.Join(codes, ", "))
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		return fmt.Errorf("%s %s: %s", uerr.Op, hostOf(uerr.URL), describeUpstreamError(uerr.Err))
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("no answer in time: %w", err)
-	}
-	var refused schemeRefused
-	if errors.As(err, &refused) {
-		return refused
-	}
-	return errors.New("the registry's token service gave no usable token")
-}
-
-func hostOf(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return "the registry"
+	rt.cache.Add(key, registryTransport{t: t, created: rt.now()})
+	return t, nil
 }
 
 // registryScopes is the token scope a request needs, after the

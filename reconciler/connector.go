@@ -322,6 +322,9 @@ func (r *ConnectorReconciler) checkAuth(ctx context.Context, c *connectorsv1alph
 	const t = connectorsv1alpha1.ConditionAuthReady
 	i := slices.IndexFunc(class.Spec.AuthProbes, func(p connectorsv1alpha1.AuthProbe) bool { return p.AuthName == c.Spec.Auth.Name })
 	if i < 0 || class.Spec.AuthProbes[i].Probe.HTTP == nil {
+		if secret != nil && secret.Type == connectorsv1alpha1.SecretTypeDistributionRegistryToken {
+			return r.checkRegistryLogin(ctx, c, secret, roots)
+		}
 		return cond(t, metav1.ConditionTrue, connectorsv1alpha1.ReasonNonAuthProbe, "ConnectorClass %s declares no HTTP auth probe for %q", class.Name, c.Spec.Auth.Name)
 	}
 	probe := class.Spec.AuthProbes[i]

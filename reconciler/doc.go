@@ -4,7 +4,8 @@
 // ConnectorClassReady (the class exists), SecretReady (the credential Secret
 // exists with the class's type and keys, or is optional), LivenessReady (the
 // class's liveness probe against the address), AuthReady (the class's auth
-// probe for spec.auth.name), ProxyServiceReady (the Service c-<name>, an
+// probe for spec.auth.name; without one, for a registry token Secret, the
+// registry login of package registrylogin), ProxyServiceReady (the Service c-<name>, an
 // ExternalName alias of the class's proxy, owned by the Connector), then
 // status.proxy.httpAddress.url and the aggregate Ready. Probe templates are
 // text/template + sprig over .Connector and .Secret. Upstream TLS trusts the

@@ -356,47 +356,52 @@ func TestTheShippedHarborClassProbesHarborsHealthAndTheUser(t *testing.T) {
 	}
 }
 
-// TestTheShippedOCIClassProbesTheRegistrysAPIRoot: the oci class's liveness
-// probe takes the distribution registry's /v2/ (401 with its challenge) as
-// a registry that is there; the credential is not probed (see the class).
-func TestTheShippedOCIClassProbesTheRegistrysAPIRoot(t *testing.T) {
+// TestTheShippedOCIClassProbesTheRegistrysAPIRootAndLogsIn: the oci class's
+// liveness probe takes the distribution registry's /v2/ (401 with its
+// challenge) as a registry that is there; the credential is checked by the
+// registry login (the class declares no auth probe: a token registry takes
+// the credential at its token service only): Basic for htpasswd, a token
+// from the token service otherwise. A refused credential is AuthReady
+// False naming the Secret, never the password.
+func TestTheShippedOCIClassProbesTheRegistrysAPIRootAndLogsIn(t *testing.T) {
 	installClass(t, "oci")
 	opts := reconcilerOptions(t, recorder(t))
 	startController(t, opts)
-	reg := testbed.StartRegistry(t, testbed.RegistryOptions{User: "ci", Password: "the-registry-password", TokenAuth: true})
 	ns := namespace(t, "oci")
-	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oci-ca"}, Data: map[string][]byte{"ca.crt": reg.CAPEM}}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "login"}, Type: connectorsv1alpha1.SecretTypeDistributionRegistryToken,
-		StringData: map[string]string{"username": "ci", "password": "the-registry-password"}}
-	for _, obj := range []*corev1.Secret{ca, sec} {
-		if err := cp.Client.Create(t.Context(), obj); err != nil {
+	for _, tokenAuth := range []bool{false, true} {
+		reg := testbed.StartRegistry(t, testbed.RegistryOptions{User: "ci", Password: "the-registry-password", TokenAuth: tokenAuth})
+		kind := map[bool]string{false: "htpasswd", true: "token"}[tokenAuth]
+		ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kind + "-ca"}, Data: map[string][]byte{"ca.crt": reg.CAPEM}}
+		if err := cp.Client.Create(t.Context(), ca); err != nil {
 			t.Fatal(err)
 		}
-	}
-	c := &connectorsv1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "registry"},
-		Spec: connectorsv1alpha1.ConnectorSpec{ConnectorClassName: "oci", Address: reg.URL,
-			Auth:            connectorsv1alpha1.ConnectorAuth{Name: "tokenAuth", SecretRef: &connectorsv1alpha1.SecretReference{Name: sec.Name}},
-			CACertSecretRef: &connectorsv1alpha1.LocalSecretReference{Name: ca.Name}},
-	}
-	if err := cp.Client.Create(t.Context(), c); err != nil {
-		t.Fatal(err)
-	}
-	cp.WaitForConnector(t, ns, "registry", "Ready True", testbed.ReadyTrue)
-
-	t.Run("a Secret without its password is not Ready", func(t *testing.T) {
-		bad := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-password"}, Type: connectorsv1alpha1.SecretTypeDistributionRegistryToken,
-			StringData: map[string]string{"username": "ci"}}
-		if err := cp.Client.Create(t.Context(), bad); err != nil {
-			t.Fatal(err)
+		for _, tt := range []struct {
+			name, password string
+			ready          bool
+		}{{kind + "-right", "the-registry-password", true}, {kind + "-wrong", "not-the-password", false}, {kind + "-no-password", "", false}} {
+			t.Run(tt.name, func(t *testing.T) {
+				data := map[string]string{"username": "ci"}
+				if tt.password != "" {
+					data["password"] = tt.password
+				}
+				toolConnector(t, ns, tt.name, "oci", reg.URL, "tokenAuth", connectorsv1alpha1.SecretTypeDistributionRegistryToken, data, ca.Name)
+				if tt.ready {
+					got := cp.WaitForConnector(t, ns, tt.name, "Ready True", testbed.ReadyTrue)
+					if cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionAuthReady); cd.Reason == connectorsv1alpha1.ReasonNonAuthProbe {
+						t.Errorf("AuthReady %s: the credential was not checked", cd.Reason)
+					}
+					return
+				}
+				got := cp.WaitForConnector(t, ns, tt.name, "Ready False", testbed.ConditionIs(connectorsv1alpha1.ConditionReady, metav1.ConditionFalse, ""))
+				t.Logf("Ready False: %s", connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionReady).Message)
+				if tt.password == "" {
+					return // SecretReady says the key is missing
+				}
+				cd := connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionAuthReady)
+				if cd == nil || cd.Reason != connectorsv1alpha1.ReasonAuthenticationFailed || !strings.Contains(cd.Message, "not accepted") || strings.Contains(cd.Message, tt.password) {
+					t.Errorf("AuthReady %+v: want AuthenticationFailed naming the refusal, without the password", cd)
+				}
+			})
 		}
-		c := c.DeepCopy()
-		c.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: "no-password"}
-		c.Spec.Auth.SecretRef = &connectorsv1alpha1.SecretReference{Name: bad.Name}
-		if err := cp.Client.Create(t.Context(), c); err != nil {
-			t.Fatal(err)
-		}
-		got := cp.WaitForConnector(t, ns, "no-password", "Ready False", testbed.ConditionIs(connectorsv1alpha1.ConditionReady, metav1.ConditionFalse, ""))
-		t.Logf("Ready False: %s", connectorsv1alpha1.FindCondition(got.Status.Conditions, connectorsv1alpha1.ConditionReady).Message)
-	})
+	}
 }
