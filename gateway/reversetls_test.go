@@ -111,7 +111,12 @@ func TestTheReverseProxyOverTLSSignsOnlyConnectorHostsAndItsOwnNamesAndServesNoF
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(e.ca)
 	dial := func(name string) (*tls.Conn, error) {
-		return tls.Dial("tcp", "127.0.0.1:"+port, &tls.Config{ServerName: name, RootCAs: roots, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
+		d := &tls.Dialer{Config: &tls.Config{ServerName: name, RootCAs: roots, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}}
+		conn, err := d.DialContext(t.Context(), "tcp", "127.0.0.1:"+port)
+		if err != nil {
+			return nil, err
+		}
+		return conn.(*tls.Conn), nil
 	}
 	for _, name := range []string{"c-repo.team-a.svc.cluster.local", "c-repo.team-a.svc", "gateway.connectors.test", "GATEWAY.connectors.test."} {
 		conn, err := dial(name)
