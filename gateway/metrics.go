@@ -58,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		auths: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "connectors_gateway_auth_results_total",
-			Help: "Proxy authentication results (missing, malformed, invalid, policy, unavailable, valid).",
+			Help: "Proxy authentication results (missing, malformed, invalid, policy, unavailable, valid; tls-name: a TLS reverse-proxy handshake for a name that is not the gateway's).",
 		}, []string{"result"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "connectors_gateway_limited_total",
