@@ -67,6 +67,10 @@ type Options struct {
 	// (its Service's, for the path resolver), lower case; the first is the
 	// leaf of a client that sends no server name.
 	ReverseTLSHosts []string
+	// ClusterDomain is the cluster's DNS domain: the TLS reverse proxy
+	// signs c-<name>.<namespace>.svc.<ClusterDomain>, never that prefix in
+	// another domain. Default cluster.local.
+	ClusterDomain string
 
 	// MaxTunnels bounds open tunnels; beyond it CONNECT gets 503. Default 10000.
 	MaxTunnels int
@@ -203,6 +207,10 @@ func (o *Options) defaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = "cluster.local"
+	}
+	o.ClusterDomain = strings.ToLower(strings.Trim(o.ClusterDomain, "."))
 	hosts := make([]string, 0, len(o.ReverseTLSHosts))
 	for _, h := range o.ReverseTLSHosts {
 		if h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), ".")); h != "" {

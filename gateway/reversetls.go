@@ -46,11 +46,22 @@ func (g *Gateway) reverseLeaf(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	if name == "" && len(g.opts.ReverseTLSHosts) > 0 {
 		name = g.opts.ReverseTLSHosts[0]
 	}
-	if _, ok := hostRef(name); !ok && !slices.Contains(g.opts.ReverseTLSHosts, name) {
+	if !isAliasHost(name, g.opts.ClusterDomain) && !slices.Contains(g.opts.ReverseTLSHosts, name) {
 		g.metrics.auth("tls-name")
 		return nil, fmt.Errorf("reverse proxy TLS for %q: %w", hello.ServerName, errNoAlias)
 	}
 	return g.leaves.get(name)
+}
+
+// isAliasHost says whether name is a connector's proxy host in the
+// cluster: c-<name>.<namespace>, with .svc, or with .svc.<domain>; never a
+// name of another domain that merely begins so (c-a.b.svc.example.com).
+func isAliasHost(name, domain string) bool {
+	if _, ok := hostRef(name); !ok {
+		return false
+	}
+	labels := strings.SplitN(name, ".", 4)
+	return len(labels) <= 3 || labels[3] == domain
 }
 
 // serveReverseTLS serves the requests of the TLS listener: origin-form

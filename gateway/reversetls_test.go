@@ -129,7 +129,7 @@ func TestTheReverseProxyOverTLSSignsOnlyConnectorHostsAndItsOwnNamesAndServesNoF
 		}
 		_ = conn.Close()
 	}
-	for _, name := range []string{"github.com", "kubernetes.default.svc", "c-repo", "repo.team-a.svc.cluster.local"} {
+	for _, name := range []string{"github.com", "kubernetes.default.svc", "c-repo", "repo.team-a.svc.cluster.local", "c-repo.team-a.svc.github.com", "c-repo.team-a.svc.cluster.local.example.com"} {
 		if conn, err := dial(name); err == nil {
 			t.Errorf("the gateway presented a leaf for %s: %v", name, conn.ConnectionState().PeerCertificates[0].DNSNames)
 			_ = conn.Close()

@@ -30,6 +30,7 @@ type gatewayOptions struct {
 	listen, adminListen          string
 	reverseTLSListen             string
 	reverseTLSHosts              []string
+	clusterDomain                string
 	caCertFile, caKeyFile        string
 	sharedKeyFile                string
 	redisURL                     string
@@ -54,7 +55,8 @@ func (o *gatewayOptions) AddFlags(fs *pflag.FlagSet, env environment) {
 	fs.StringVar(&o.listen, "listen", ":"+or(env.port, "8080"), "proxy address ($PORT when set)")
 	fs.StringVar(&o.adminListen, "admin-listen", ":9090", "address of /healthz, /readyz and /metrics")
 	fs.StringVar(&o.reverseTLSListen, "reverse-tls-listen", "", "address of the reverse proxy over TLS (leaves of the gateway CA for connector proxy hosts and --reverse-tls-hosts); empty: none")
-	fs.StringSliceVar(&o.reverseTLSHosts, "reverse-tls-hosts", nil, "the gateway's own names on --reverse-tls-listen, for the path resolver (default connectors-proxy-service.<namespace>.svc and .svc.cluster.local); the first is the leaf of clients that send no server name")
+	fs.StringSliceVar(&o.reverseTLSHosts, "reverse-tls-hosts", nil, "the gateway's own names on --reverse-tls-listen, for the path resolver (default connectors-proxy-service.<namespace>.svc and .svc.<cluster-domain>); the first is the leaf of clients that send no server name")
+	fs.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain: --reverse-tls-listen signs c-<name>.<namespace>.svc.<cluster-domain>")
 	fs.StringVar(&o.caCertFile, "ca-cert-file", "", "PEM certificate of the gateway CA (tls.crt of its Secret); required")
 	fs.StringVar(&o.caKeyFile, "ca-key-file", "", "PEM private key of the gateway CA (tls.key of its Secret); required")
 	fs.StringVar(&o.sharedKeyFile, "shared-key-file", "", "file with the HMAC key of token cache keys, the same on every replica (32 bytes or more); required")
@@ -228,11 +230,11 @@ func (o *gatewayOptions) build(ctx context.Context, cl *clients, rdb redis.Unive
 	hosts := o.reverseTLSHosts
 	if len(hosts) == 0 {
 		svc := "connectors-proxy-service." + o.namespace + ".svc"
-		hosts = []string{svc, svc + ".cluster.local"}
+		hosts = []string{svc, svc + "." + o.clusterDomain}
 	}
 	gw, err := gateway.New(ctx, gateway.Options{
 		Validator: pipeline, Authorizer: authz, CA: d.ca, Cache: c, Client: secrets, Namespace: o.namespace,
-		Listener: d.listener, AdminListener: admin, ReverseTLSListener: reverseTLS, ReverseTLSHosts: hosts, MaxTunnels: o.maxTunnels, MaxTunnelsPerConnector: o.maxPerConnector,
+		Listener: d.listener, AdminListener: admin, ReverseTLSListener: reverseTLS, ReverseTLSHosts: hosts, ClusterDomain: o.clusterDomain, MaxTunnels: o.maxTunnels, MaxTunnelsPerConnector: o.maxPerConnector,
 		MaxTunnelsPerPod: o.maxPerPod, MaxTunnelsPerNamespace: o.maxPerNamespace, MaxRequestsPerPod: o.maxReqPerPod, MaxRequestsPerNamespace: o.maxReqPerNS,
 		CacheSize: o.cacheSize, BufferSize: o.bufferSize, IdleTimeout: o.idleTimeout,
 		ShutdownTimeout: o.shutdownTimeout, ShutdownDelay: o.shutdownDelay, HTTP2Relay: o.relay,
