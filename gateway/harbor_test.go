@@ -87,6 +87,17 @@ func TestTheHarborClassPushesImagesThroughHarborsTokenServiceAndReachesItsAPIWit
 		}
 	})
 
+	t.Run("a class without connectors.io/registry-login gets Basic on the registry path, never a login", func(t *testing.T) {
+		installClass(t, "git")
+		plain := &corev1.Secret{Type: corev1.SecretTypeBasicAuth, StringData: map[string]string{"username": "robot$ci", "password": "the-real-harbor-password"}}
+		connectorOfClass(t, "git", ns, "plain", harbor.URL, plain, harbor.CAPEM, "http://"+e.addr)
+		before, _ := harbor.Registry.TokensIssued()
+		status, _, _ := reverseGet(t, e, e.addr, "/v2/namespaces/"+ns+"/connectors/plain/team/app/tags/list", bearer(string(tok)))
+		if after, _ := harbor.Registry.TokensIssued(); status != 401 || after != before {
+			t.Errorf("got %d and %d new tokens, want the registry's 401 to Basic and no token", status, after-before)
+		}
+	})
+
 	t.Run("curl reads the API with the mounted harbor-cli-config through the forward proxy", func(t *testing.T) {
 		dir := e.mount(t, "harbor", "harbor-cli-config", c, "http://"+e.addr+"/namespaces/"+ns+"/connectors/harbor", tok)
 		raw, err := os.ReadFile(filepath.Join(dir, "config.yaml"))

@@ -30,8 +30,9 @@ func stripClientCredentials(h http.Header) {
 // read afresh (a rotated Secret applies to the next request), or, when the
 // connector's auth type has a Rego generator, the generator that computes
 // it from the request (policy.go), or, for a registry token Secret (and a
-// basic-auth Secret on the registries' path resolver), the login of the
-// registry's token flow (registry.go).
+// basic-auth Secret on the registries' path resolver of a class annotated
+// connectors.io/registry-login), the login of the registry's token flow
+// (registry.go).
 func (f *forwarder) credential(ctx context.Context) (func(*http.Request), *generator, *registryLogin, error) {
 	ref := f.c.Spec.Auth.SecretRef
 	if ref == nil {
@@ -52,10 +53,11 @@ func (f *forwarder) credential(ctx context.Context) (func(*http.Request), *gener
 		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }, nil, nil, nil
 	case corev1.SecretTypeBasicAuth:
 		user, pass := string(sec.Data[corev1.BasicAuthUsernameKey]), string(sec.Data[corev1.BasicAuthPasswordKey])
-		if f.reverse != nil && f.reverse.registry {
+		if f.reverse != nil && f.reverse.registry && f.registryLoginClass(ctx) {
 			// A registry (Harbor, say) may take the user and password
 			// only at its token service: the registry's own challenge
-			// decides, as for a registry token Secret.
+			// decides, as for a registry token Secret. Only for classes
+			// that ask for it: the client chooses the path.
 			return func(*http.Request) {}, nil, &registryLogin{user: user, pass: pass, version: sec.ResourceVersion}, nil
 		}
 		return func(r *http.Request) { r.SetBasicAuth(user, pass) }, nil, nil, nil
@@ -68,6 +70,13 @@ func (f *forwarder) credential(ctx context.Context) (func(*http.Request), *gener
 	default:
 		return nil, nil, nil, fmt.Errorf("its Secret type %s has no injection rule (give the class's auth type %s a generator)", sec.Type, f.c.Spec.Auth.Name)
 	}
+}
+
+// registryLoginClass says whether the connector's class asks for the
+// registry login of basic-auth Secrets (connectors.io/registry-login).
+func (f *forwarder) registryLoginClass(ctx context.Context) bool {
+	class := f.g.state.class(ctx, f.c)
+	return class != nil && class.Annotations[connectorsv1alpha1.RegistryLoginAnnotation] == "true"
 }
 
 // generator returns the Rego generator of the connector's auth type, with

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	connectorsv1alpha1 "github.com/connectors-io/connectors/api/v1alpha1"
 	"github.com/connectors-io/connectors/internal/tlsconfig"
 )
 
@@ -15,10 +16,11 @@ import (
 // reverse proxy as on the plain listener, behind a leaf of the gateway CA
 // for the name the client asked for, so that git, pip and registry clients
 // that trust the mounted ca.cert need no insecure setting. Only two kinds
-// of names get a leaf: a connector's alias host (c-<name>.<namespace>…,
-// the host resolver) and the gateway's own names (ReverseTLSHosts, the path
-// resolver's host); any other name fails the handshake, so no leaf is
-// minted for a host that is not the gateway's.
+// of names get a leaf: the alias host of a connector that exists
+// (c-<name>.<namespace>.svc[.<cluster domain>], the host resolver) and the
+// gateway's own names (ReverseTLSHosts, the path resolver's host); any other
+// name fails the handshake, so no leaf is minted for a host that is not the
+// gateway's or a name a client makes up.
 
 // reverseTLSOnly is the answer to a forward-proxy request on the TLS
 // listener.
@@ -46,22 +48,33 @@ func (g *Gateway) reverseLeaf(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	if name == "" && len(g.opts.ReverseTLSHosts) > 0 {
 		name = g.opts.ReverseTLSHosts[0]
 	}
-	if !isAliasHost(name, g.opts.ClusterDomain) && !slices.Contains(g.opts.ReverseTLSHosts, name) {
-		g.metrics.auth("tls-name")
-		return nil, fmt.Errorf("reverse proxy TLS for %q: %w", hello.ServerName, errNoAlias)
+	if !slices.Contains(g.opts.ReverseTLSHosts, name) {
+		ref, ok := aliasRef(name, g.opts.ClusterDomain)
+		if ok {
+			// Only a connector that exists (in the informer's cache) gets
+			// a leaf: no key is minted for names a client makes up.
+			_, err := g.state.connector(hello.Context(), ref.Namespace, ref.Name)
+			ok = err == nil
+		}
+		if !ok {
+			g.metrics.auth("tls-name")
+			return nil, fmt.Errorf("reverse proxy TLS for %q: %w", hello.ServerName, errNoAlias)
+		}
 	}
 	return g.leaves.get(name)
 }
 
-// isAliasHost says whether name is a connector's proxy host in the
-// cluster: c-<name>.<namespace>, with .svc, or with .svc.<domain>; never a
-// name of another domain that merely begins so (c-a.b.svc.example.com).
-func isAliasHost(name, domain string) bool {
-	if _, ok := hostRef(name); !ok {
-		return false
-	}
+// aliasRef reads the connector of a proxy host in the cluster:
+// c-<name>.<namespace>.svc or c-<name>.<namespace>.svc.<domain>; never a
+// name of another domain that merely begins so (c-a.b.svc.example.com) nor
+// a two-label one (c-a.com).
+func aliasRef(name, domain string) (connectorsv1alpha1.ConnectorRef, bool) {
+	ref, ok := hostRef(name)
 	labels := strings.SplitN(name, ".", 4)
-	return len(labels) <= 3 || labels[3] == domain
+	if !ok || len(labels) < 3 || (len(labels) == 4 && labels[3] != domain) {
+		return connectorsv1alpha1.ConnectorRef{}, false
+	}
+	return ref, true
 }
 
 // serveReverseTLS serves the requests of the TLS listener: origin-form

@@ -102,12 +102,15 @@ func TestGitVerifiesTheReverseProxyOverTLSWithTheMountedCACertAndNoInsecureSetti
 }
 
 // TestTheReverseProxyOverTLSSignsOnlyConnectorHostsAndItsOwnNamesAndServesNoForwardProxy:
-// a handshake for a connector's proxy host or the gateway's own name gets a
-// leaf of the gateway CA for that name; any other name (a public host, a
-// host that names no connector) fails the handshake; CONNECT and absolute
+// a handshake for the proxy host of a connector that exists or the
+// gateway's own name gets a leaf of the gateway CA for that name; any other
+// name (a public host, one that merely begins as a proxy host, one of a
+// connector that does not exist) fails the handshake; CONNECT and absolute
 // URIs on the TLS port are 405 with a one-line reason.
 func TestTheReverseProxyOverTLSSignsOnlyConnectorHostsAndItsOwnNamesAndServesNoForwardProxy(t *testing.T) {
 	e, port := startGatewayWithReverseTLS(t, "gateway.connectors.test")
+	ns := namespace(t, "tlsnames")
+	readyConnector(t, ns, "repo", apiserver(), "a-token", "https://c-repo."+ns+".svc.cluster.local")
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(e.ca)
 	dial := func(name string) (*tls.Conn, error) {
@@ -118,7 +121,7 @@ func TestTheReverseProxyOverTLSSignsOnlyConnectorHostsAndItsOwnNamesAndServesNoF
 		}
 		return conn.(*tls.Conn), nil
 	}
-	for _, name := range []string{"c-repo.team-a.svc.cluster.local", "c-repo.team-a.svc", "gateway.connectors.test", "GATEWAY.connectors.test."} {
+	for _, name := range []string{"c-repo." + ns + ".svc.cluster.local", "c-repo." + ns + ".svc", "gateway.connectors.test", "GATEWAY.connectors.test."} {
 		conn, err := dial(name)
 		if err != nil {
 			t.Errorf("handshake for %s: %v", name, err)
@@ -129,7 +132,8 @@ func TestTheReverseProxyOverTLSSignsOnlyConnectorHostsAndItsOwnNamesAndServesNoF
 		}
 		_ = conn.Close()
 	}
-	for _, name := range []string{"github.com", "kubernetes.default.svc", "c-repo", "repo.team-a.svc.cluster.local", "c-repo.team-a.svc.github.com", "c-repo.team-a.svc.cluster.local.example.com"} {
+	for _, name := range []string{"github.com", "kubernetes.default.svc", "c-repo", "repo." + ns + ".svc.cluster.local", "c-repo." + ns + ".svc.github.com",
+		"c-repo." + ns + ".svc.cluster.local.example.com", "c-repo." + ns, "c-made-up." + ns + ".svc.cluster.local", "c-repo.no-such-namespace.svc"} {
 		if conn, err := dial(name); err == nil {
 			t.Errorf("the gateway presented a leaf for %s: %v", name, conn.ConnectionState().PeerCertificates[0].DNSNames)
 			_ = conn.Close()

@@ -63,14 +63,25 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return errors.Join(errors.New("gateway: the connector caches did not sync"), cacheErr, adminErr)
 	}
 
+	// One listener that stops serving (an accept error) stops the gateway:
+	// it must not stay ready with a part of it gone.
+	failed := make(chan struct{})
+	var failOnce sync.Once
+	run := func(f func() error) {
+		eg.Go(func() error {
+			err := f()
+			failOnce.Do(func() { close(failed) })
+			return err
+		})
+	}
 	proxy := g.proxyServer()
 	servers := []*http.Server{proxy}
 	g.ready.Store(true)
-	eg.Go(func() error { return serve(proxy, g.opts.Listener) })
+	run(func() error { return serve(proxy, g.opts.Listener) })
 	if l := g.opts.ReverseTLSListener; l != nil {
 		reverse := g.reverseTLSServer()
 		servers = append(servers, reverse)
-		eg.Go(func() error { return serveTLS(reverse, l) })
+		run(func() error { return serveTLS(reverse, l) })
 	}
 	var serveErr error
 	done := make(chan struct{})
@@ -79,6 +90,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case <-done:
+	case <-failed:
 	}
 	g.shutdown(context.WithoutCancel(ctx), servers)
 	closeAdmin()

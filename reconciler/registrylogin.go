@@ -35,7 +35,7 @@ func (r *ConnectorReconciler) checkRegistryLogin(ctx context.Context, c *connect
 	ctx, cancel := context.WithTimeout(ctx, r.opts.ProbeTimeout)
 	defer cancel()
 	describe := func(err error) string { return describeDialError(err).Error() }
-	inner := r.probeClient(roots, true).Transport
+	inner := r.probeClient(roots, false).Transport // go-containerregistry checks its own redirects
 	rt, err := registrylogin.Transport(ctx, u, string(secret.Data[corev1.BasicAuthUsernameKey]), string(secret.Data[corev1.BasicAuthPasswordKey]), inner, nil, describe)
 	if err != nil {
 		return fail("registry login at %s: %s", u.Host, loginFailure(err, secret.Name))

@@ -28,6 +28,15 @@ const (
 // ca.cert accept without an insecure setting.
 const ProxySchemeAnnotation = "connectors.io/proxy-scheme"
 
+// RegistryLoginAnnotation "true" on a ConnectorClass (ours; the harbor
+// class) makes the gateway log in to the registry with a basic-auth
+// Secret's user name and password on the registries' path resolver
+// (/v2/namespaces/<ns>/connectors/<name>/…), answering the registry's own
+// challenge (Basic, or a token from its token service) as for a
+// cpaas.io/distribution-registry-token Secret. Without it a basic-auth
+// Secret is sent as Basic, whatever path the client chose.
+const RegistryLoginAnnotation = "connectors.io/registry-login"
+
 // ConnectorRef names a connector.
 //
 // +kubebuilder:object:generate=false
@@ -77,7 +86,9 @@ func (c *Connector) ProxyAddress() string {
 
 // ProxyURL puts the proxy user (the connectors as "namespace/name", comma
 // separated, URL-encoded) and the token as password into a proxy address:
-// the proxy-url of a mounted kubeconfig, or an HTTPS_PROXY value.
+// the proxy-url of a mounted kubeconfig, or an HTTPS_PROXY value. An https
+// address without a port (a class with connectors.io/proxy-scheme: https)
+// becomes http on port 80: the gateway's forward proxy on the same host.
 func ProxyURL(proxyAddress, token string, connectors ...ConnectorRef) (string, error) {
 	if len(connectors) == 0 {
 		return "", errors.New("a proxy URL names at least one connector")
@@ -85,6 +96,12 @@ func ProxyURL(proxyAddress, token string, connectors ...ConnectorRef) (string, e
 	u, err := url.Parse(proxyAddress)
 	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("proxy address %q is not an absolute URL", proxyAddress)
+	}
+	if u.Scheme == "https" && u.Port() == "" {
+		// The reverse proxy over TLS (connectors.io/proxy-scheme: https)
+		// listens on 443 of the same host; its forward proxy is plain
+		// HTTP on port 80.
+		u.Scheme = "http"
 	}
 	users := make([]string, 0, len(connectors))
 	for _, c := range connectors {

@@ -95,6 +95,7 @@ func TestProxyURL(t *testing.T) {
 		{name: "the user is namespace/name URL-encoded and the token the password", address: "http://c-x.ns.svc.cluster.local", refs: refs, want: "http://ns%2Fx:tok@c-x.ns.svc.cluster.local"},
 		{name: "a port and a path are kept", address: "http://127.0.0.1:8081/p", refs: refs, want: "http://ns%2Fx:tok@127.0.0.1:8081/p"},
 		{name: "several connectors are comma separated", address: "http://gw", refs: append(refs, connectorsv1alpha1.ConnectorRef{Namespace: "b", Name: "y"}), want: "http://ns%2Fx%2Cb%2Fy:tok@gw"},
+		{name: "the TLS reverse proxy's https address is its host's forward proxy on port 80", address: "https://c-x.ns.svc.cluster.local", refs: refs, want: "http://ns%2Fx:tok@c-x.ns.svc.cluster.local"},
 		{name: "an address without a host is an error", address: "c-x", refs: refs, wantErr: "not an absolute URL"},
 		{name: "no connector is an error", address: "http://gw", wantErr: "at least one connector"},
 	}

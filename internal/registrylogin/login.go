@@ -100,16 +100,23 @@ func Sanitize(err error, describe func(error) string) error {
 		}
 		return &StatusError{Status: terr.StatusCode, Codes: codes}
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer in time: %w", context.DeadlineExceeded)
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("no answer in time: %w", context.Canceled)
+	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
 		msg := uerr.Err.Error()
 		if describe != nil {
 			msg = describe(uerr.Err)
 		}
+		if strings.Contains(msg, "://") {
+			// A refused redirect quotes its whole URL, query included.
+			msg = "the request failed (a redirect was refused)"
+		}
 		return fmt.Errorf("%s %s: %s", uerr.Op, hostOf(uerr.URL), msg)
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("no answer in time: %w", err)
 	}
 	var refused SchemeRefused
 	if errors.As(err, &refused) {
