@@ -75,6 +75,10 @@ type install struct {
 	ca       *gateway.CA
 	caPEM    []byte
 	secrets  []string // the shared key's forms and the CA key: never logged
+	// connectorNamespaces, when set, limits the gateway's connector
+	// informer to them (the suite's other tests create connectors
+	// cluster-wide at the same time).
+	connectorNamespaces []string
 }
 
 // newInstall prepares an installation in the namespace ns.
@@ -122,7 +126,22 @@ func (in *install) start(t testing.TB, mod func(*gateway.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(in.cfg, gateway.CacheOptions(cp.Scheme))
+	copts := gateway.CacheOptions(cp.Scheme)
+	if len(in.connectorNamespaces) > 0 {
+		byObject := copts.ByObject[&connectorsv1alpha1.Connector{}]
+		for k, v := range copts.ByObject {
+			if _, ok := k.(*connectorsv1alpha1.Connector); ok {
+				byObject = v
+				delete(copts.ByObject, k)
+			}
+		}
+		byObject.Namespaces = map[string]cache.Config{}
+		for _, ns := range in.connectorNamespaces {
+			byObject.Namespaces[ns] = cache.Config{}
+		}
+		copts.ByObject[&connectorsv1alpha1.Connector{}] = byObject
+	}
+	c, err := cache.New(in.cfg, copts)
 	if err != nil {
 		t.Fatal(err)
 	}

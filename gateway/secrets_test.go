@@ -60,7 +60,9 @@ func TestTheGatewayReadsOnlyTheSecretsConnectorsReference(t *testing.T) {
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + gwNS + ":gateway"}
 
 	reg := prometheus.NewRegistry()
-	e := startGatewayAs(t, cfg, install, func(o *gateway.Options) { o.Registerer = reg })
+	in := newInstall(t, cfg, install)
+	in.connectorNamespaces = []string{ns, install} // the watch count is this test's only
+	e := in.start(t, func(o *gateway.Options) { o.Registerer = reg })
 	watches := func() int { return int(gaugeOf(t, reg, "connectors_gateway_secret_watches")) }
 	before := watches()
 
