@@ -54,10 +54,6 @@ func StartHarbor(tb testing.TB, user, pass string) *Harbor {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
 	}
 	certPEM, keyPEM := loopbackCert(tb)
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	h := &Harbor{Registry: reg, CAPEM: append(append([]byte(nil), certPEM...), reg.CAPEM...), user: user, pass: pass}
 	h.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v2/") || r.URL.Path == "/v2" {
@@ -66,11 +62,7 @@ func StartHarbor(tb testing.TB, user, pass string) *Harbor {
 		}
 		h.serveAPI(w, r)
 	}))
-	h.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	h.Config.ErrorLog = nil
-	h.StartTLS()
-	tb.Cleanup(h.Close)
-	h.URL = "https://localhost:" + h.Listener.Addr().String()[strings.LastIndex(h.Listener.Addr().String(), ":")+1:]
+	h.URL = serveLocalhostTLS(tb, h.Server, certPEM, keyPEM)
 	return h
 }
 

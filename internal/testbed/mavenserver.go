@@ -3,7 +3,6 @@ package testbed
 import (
 	"crypto/md5"  //nolint:gosec // Maven's .md5 checksum files
 	"crypto/sha1" //nolint:gosec // Maven's .sha1 checksum files
-	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -38,17 +37,9 @@ type MavenRepo struct {
 func StartMavenRepo(tb testing.TB, user, pass string) *MavenRepo {
 	tb.Helper()
 	certPEM, keyPEM := loopbackCert(tb)
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	m := &MavenRepo{CAPEM: certPEM, user: user, pass: pass, files: map[string][]byte{}}
 	m.Server = httptest.NewUnstartedServer(http.HandlerFunc(m.serve))
-	m.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	m.Config.ErrorLog = nil
-	m.StartTLS()
-	tb.Cleanup(m.Close)
-	m.URL = "https://localhost:" + m.Listener.Addr().String()[strings.LastIndex(m.Listener.Addr().String(), ":")+1:] + "/repository"
+	m.URL = serveLocalhostTLS(tb, m.Server, certPEM, keyPEM) + "/repository"
 	return m
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // verdaccio's htpasswd {SHA} format, for a test user
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -13,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,6 +118,22 @@ func freePort(tb testing.TB) int {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serveLocalhostTLS starts the unstarted srv over TLS with the certificate
+// (PEM) until the test ends, without its error log, and returns
+// https://localhost:<port>.
+func serveLocalhostTLS(tb testing.TB, srv *httptest.Server, certPEM, keyPEM []byte) string {
+	tb.Helper()
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.Config.ErrorLog = nil
+	srv.StartTLS()
+	tb.Cleanup(srv.Close)
+	return "https://localhost:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
 }
 
 // loopbackCert returns a self-signed certificate for 127.0.0.1 and

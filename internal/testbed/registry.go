@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -171,10 +170,6 @@ func startTokenService(tb testing.TB, certPEM, keyPEM []byte, user, pass string)
 		tb.Fatal(err)
 	}
 	ts := &tokenService{rootPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-	tlsCert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}`, http.StatusUnauthorized)
@@ -212,10 +207,6 @@ func startTokenService(tb testing.TB, certPEM, keyPEM []byte, user, pass string)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"token": signed, "access_token": signed, "expires_in": 300, "issued_at": now.UTC().Format(time.RFC3339)})
 	}))
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12}
-	ts.Config.ErrorLog = nil
-	ts.StartTLS()
-	tb.Cleanup(ts.Close)
-	ts.URL = "https://localhost:" + ts.Listener.Addr().String()[strings.LastIndex(ts.Listener.Addr().String(), ":")+1:]
+	ts.URL = serveLocalhostTLS(tb, ts.Server, certPEM, keyPEM)
 	return ts
 }
