@@ -3,6 +3,7 @@
 package reconciler_test
 
 import (
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -50,6 +51,22 @@ func toolConnector(t *testing.T, ns, name, class, address, authName string, secr
 	return c
 }
 
+// caSecret creates the Secret name in ns that holds a connector's
+// caCertSecretRef (ca.crt).
+func caSecret(t *testing.T, ns, name string, caPEM []byte) *corev1.Secret {
+	t.Helper()
+	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{"ca.crt": caPEM}}
+	if err := cp.Client.Create(t.Context(), ca); err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// certPEM is a certificate in PEM.
+func certPEM(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
 // TestTheShippedGitClassProbesARealGitServer: the git class's liveness
 // probe and its auth probe (the ref advertisement of spec.auth.params
 // repository) against git http-backend: the right credential for a
@@ -62,10 +79,7 @@ func TestTheShippedGitClassProbesARealGitServer(t *testing.T) {
 	srv := testbed.StartGitServer(t, "git-user", "the-git-password")
 	srv.BareRepo(t, "org/app.git")
 	ns := namespace(t, "git")
-	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git-ca"}, Data: map[string][]byte{"ca.crt": srv.CAPEM()}}
-	if err := cp.Client.Create(t.Context(), ca); err != nil {
-		t.Fatal(err)
-	}
+	ca := caSecret(t, ns, "git-ca", srv.CAPEM())
 	for _, tt := range []struct {
 		name, password, repository string
 		ready                      bool
@@ -119,11 +133,7 @@ func TestTheShippedGitLabClassProbesAGitLabAPI(t *testing.T) {
 	}))
 	t.Cleanup(gitlab.Close)
 	ns := namespace(t, "gitlab")
-	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gitlab-ca"},
-		Data: map[string][]byte{"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: gitlab.Certificate().Raw})}}
-	if err := cp.Client.Create(t.Context(), ca); err != nil {
-		t.Fatal(err)
-	}
+	ca := caSecret(t, ns, "gitlab-ca", certPEM(gitlab.Certificate()))
 	for _, tt := range []struct {
 		name, token string
 		ready       bool
@@ -173,10 +183,7 @@ func probeBasicAuthClass(t *testing.T, class string, caPEM []byte, user, pass st
 	opts := reconcilerOptions(t, recorder(t))
 	startController(t, opts)
 	ns := namespace(t, class)
-	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: class + "-ca"}, Data: map[string][]byte{"ca.crt": caPEM}}
-	if err := cp.Client.Create(t.Context(), ca); err != nil {
-		t.Fatal(err)
-	}
+	ca := caSecret(t, ns, class+"-ca", caPEM)
 	type probeCase struct {
 		name, password, address string
 		ready                   bool
@@ -227,11 +234,7 @@ func TestTheShippedSonarQubeClassProbesTheServersStatusAndTheToken(t *testing.T)
 	}))
 	t.Cleanup(sonar.Close)
 	ns := namespace(t, "sonarqube")
-	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sonar-ca"},
-		Data: map[string][]byte{"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sonar.Certificate().Raw})}}
-	if err := cp.Client.Create(t.Context(), ca); err != nil {
-		t.Fatal(err)
-	}
+	ca := caSecret(t, ns, "sonar-ca", certPEM(sonar.Certificate()))
 	connector := func(name, token string) {
 		t.Helper()
 		toolConnector(t, ns, name, "sonarqube", sonar.URL, "tokenAuth", connectorsv1alpha1.SecretTypeBearerToken, map[string]string{"token": token}, ca.Name)
@@ -265,10 +268,7 @@ func TestTheShippedGitHubClassProbesARepositoryWithTheToken(t *testing.T) {
 	srv := testbed.StartGitServer(t, "x-access-token", "ghp_valid")
 	srv.BareRepo(t, "org/app.git")
 	ns := namespace(t, "github")
-	ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "github-ca"}, Data: map[string][]byte{"ca.crt": srv.CAPEM()}}
-	if err := cp.Client.Create(t.Context(), ca); err != nil {
-		t.Fatal(err)
-	}
+	ca := caSecret(t, ns, "github-ca", srv.CAPEM())
 	for _, tt := range []struct {
 		name, token string
 		ready       bool
@@ -321,11 +321,7 @@ func TestTheShippedNexusAndJFrogClassesProbeTheirStatusAndACredential(t *testing
 			}))
 			t.Cleanup(srv.Close)
 			ns := namespace(t, tt.class)
-			ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca"},
-				Data: map[string][]byte{"ca.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})}}
-			if err := cp.Client.Create(t.Context(), ca); err != nil {
-				t.Fatal(err)
-			}
+			ca := caSecret(t, ns, "ca", certPEM(srv.Certificate()))
 			for _, cs := range []struct {
 				name, password string
 				ready          bool
@@ -371,10 +367,7 @@ func TestTheShippedOCIClassProbesTheRegistrysAPIRootAndLogsIn(t *testing.T) {
 	for _, tokenAuth := range []bool{false, true} {
 		reg := testbed.StartRegistry(t, testbed.RegistryOptions{User: "ci", Password: "the-registry-password", TokenAuth: tokenAuth})
 		kind := map[bool]string{false: "htpasswd", true: "token"}[tokenAuth]
-		ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kind + "-ca"}, Data: map[string][]byte{"ca.crt": reg.CAPEM}}
-		if err := cp.Client.Create(t.Context(), ca); err != nil {
-			t.Fatal(err)
-		}
+		ca := caSecret(t, ns, kind+"-ca", reg.CAPEM)
 		for _, tt := range []struct {
 			name, password string
 			ready          bool
