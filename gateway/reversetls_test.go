@@ -64,7 +64,7 @@ func TestGitVerifiesTheReverseProxyOverTLSWithTheMountedCACertAndNoInsecureSetti
 				t.Fatal(err)
 			}
 			if !strings.Contains(string(gitconfig), "sslVerify = true") {
-				t.Fatalf("the mounted .gitconfig does not verify TLS:\n%s", gitconfig)
+				t.Fatal("the mounted .gitconfig does not say sslVerify = true")
 			}
 			resolve := []string{"-c", "http.curloptResolve=" + tt.host + ":" + port + ":127.0.0.1"}
 			trusted := []string{"GIT_CONFIG_GLOBAL=" + filepath.Join(dir, ".gitconfig"), "GIT_SSL_CAINFO=" + filepath.Join(dir, "ca.cert")}
